@@ -1,0 +1,70 @@
+/* ts_internal.h: helpers shared across the library's files (prefix ts__).
+ * Not installed. */
+#ifndef TS_INTERNAL_H
+#define TS_INTERNAL_H
+
+#include "tessera.h"
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#if defined(__GNUC__)
+#define TS__PRINTF(a, b) __attribute__((format(printf, a, b)))
+#else
+#define TS__PRINTF(a, b)
+#endif
+
+/* Sets the thread's detail message and returns `s`, so that
+ * `return ts__error(TS_ERR_X, "tensor '%s': ...", name);` reads naturally. */
+ts_status ts__error(ts_status s, const char *fmt, ...) TS__PRINTF(2, 3);
+ts_status ts__verror(ts_status s, const char *fmt, va_list ap);
+/* Prefixes the current detail message with "prefix: ". */
+void ts__error_prefix(const char *fmt, ...) TS__PRINTF(1, 2);
+
+/* Allocation that reports TS_ERR_OUT_OF_MEMORY through the detail message. */
+void *ts__calloc(size_t n, size_t size);
+void *ts__realloc_array(void *p, size_t n, size_t size);
+char *ts__strdup(const char *s);
+
+/* Growable string (sticky out-of-memory: ts__sb_finish returns NULL). */
+typedef struct ts__sb {
+    char *data;
+    size_t len, cap;
+    bool failed;
+} ts__sb;
+void ts__sb_printf(ts__sb *sb, const char *fmt, ...) TS__PRINTF(2, 3);
+void ts__sb_puts(ts__sb *sb, const char *s);
+char *ts__sb_finish(ts__sb *sb); /* caller frees; NULL on failure */
+void ts__sb_free(ts__sb *sb);
+
+/* Monotonic clock in milliseconds. */
+double ts__now_ms(void);
+
+/* 64-bit FNV-1a, chained. */
+#define TS__HASH_INIT 0xcbf29ce484222325ull
+uint64_t ts__hash_bytes(uint64_t h, const void *p, size_t n);
+uint64_t ts__hash_u64(uint64_t h, uint64_t v);
+uint64_t ts__hash_str(uint64_t h, const char *s);
+
+/* Cache directory: $TESSERA_CACHE_DIR, else $XDG_CACHE_HOME/tessera, else
+ * ~/.cache/tessera. `sub` ("bin", "tuning") is created. Writes into buf. */
+ts_status ts__cache_dir(const char *sub, char *buf, size_t n);
+/* Writes a file atomically (temporary file in the same folder, then rename). */
+ts_status ts__write_file_atomic(const char *path, const void *data, size_t n);
+/* Reads a whole file (at most max_bytes). Caller frees *out. */
+ts_status ts__read_file(const char *path, size_t max_bytes, char **out, size_t *n);
+
+/* f16 / bf16 conversions (round to nearest even). */
+float ts__half_to_float(uint16_t h);
+uint16_t ts__float_to_half(float f);
+float ts__bf16_to_float(uint16_t h);
+uint16_t ts__float_to_bf16(float f);
+
+/* Element access for any dtype, as double. */
+double ts__load_elem(ts_dtype d, const void *base, int64_t index);
+void ts__store_elem(ts_dtype d, void *base, int64_t index, double v);
+/* Rounds v to what dtype d can hold (saturating/wrapping as C casts do for ints). */
+double ts__round_to(ts_dtype d, double v);
+
+#endif

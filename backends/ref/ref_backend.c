@@ -1,0 +1,114 @@
+/* ref_backend.c: the reference backend: host memory buffers, and launches
+ * run by the reference executor. Always available. */
+#include "backend_internal.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static ts_status ref_init(void **state) {
+    *state = NULL;
+    return TS_OK;
+}
+
+static int ref_device_count(void *state) {
+    (void)state;
+    return 1;
+}
+
+static ts_status ref_device_open(void *state, int index, ts_device_caps *caps, ts_fingerprint *fp, void **dev) {
+    (void)state;
+    (void)index;
+    memset(caps, 0, sizeof *caps);
+    caps->max_group_size = 1024;
+    caps->shared_mem_bytes = 1 << 20;
+    caps->subgroup_size = 0;
+    caps->compute_units = 1;
+    long pages = sysconf(_SC_PHYS_PAGES), psize = sysconf(_SC_PAGESIZE);
+    caps->global_mem_bytes = pages > 0 && psize > 0 ? (int64_t)pages * psize : (INT64_C(1) << 32);
+    caps->max_buffer_bytes = caps->global_mem_bytes;
+    caps->dtype_mask = (1u << TS_DTYPE_COUNT) - 1;
+    caps->native_dtype_mask = caps->dtype_mask;
+    caps->has_atomics_f32 = 1;
+    memset(fp, 0, sizeof *fp);
+    snprintf(fp->vendor, sizeof fp->vendor, "tessera");
+    snprintf(fp->device, sizeof fp->device, "reference executor (f64)");
+    snprintf(fp->arch, sizeof fp->arch, "ref");
+    snprintf(fp->driver, sizeof fp->driver, "%s", TS_VERSION_STRING);
+    snprintf(fp->device_version, sizeof fp->device_version, "1");
+    *dev = (void *)1;
+    return TS_OK;
+}
+
+static void ref_device_close(void *dev) { (void)dev; }
+
+static ts_status ref_alloc(void *dev, size_t bytes, void **buf) {
+    (void)dev;
+    *buf = calloc(1, bytes ? bytes : 1);
+    return *buf ? TS_OK : ts__error(TS_ERR_OUT_OF_MEMORY, "ref: cannot allocate %zu bytes", bytes);
+}
+
+static void ref_free(void *dev, void *buf) {
+    (void)dev;
+    free(buf);
+}
+
+static ts_status ref_write(void *dev, void *buf, size_t off, const void *src, size_t n) {
+    (void)dev;
+    memcpy((char *)buf + off, src, n);
+    return TS_OK;
+}
+
+static ts_status ref_read(void *dev, void *buf, size_t off, void *dst, size_t n) {
+    (void)dev;
+    memcpy(dst, (char *)buf + off, n);
+    return TS_OK;
+}
+
+static ts_status ref_compile(void *dev, const ts_compile_request *req, void **module) {
+    (void)dev;
+    (void)req;
+    *module = (void *)1; /* nothing to compile: the executor interprets the IR */
+    return TS_OK;
+}
+
+static void ref_module_free(void *dev, void *module) {
+    (void)dev;
+    (void)module;
+}
+
+static ts_status ref_launch(void *dev, void *module, const ts_launch_request *req, double *ms) {
+    (void)dev;
+    (void)module;
+    double t0 = ts__now_ms();
+    ts_status s = ts_backend_run_reference(req);
+    if (ms) *ms = ts__now_ms() - t0;
+    return s;
+}
+
+static ts_status ref_sync(void *dev) {
+    (void)dev;
+    return TS_OK;
+}
+
+static const ts_backend ref_backend = {
+    .version = TS_BACKEND_VERSION,
+    .name = "ref",
+    .dialect = TS_DIALECT_NONE,
+    .init = ref_init,
+    .shutdown = NULL,
+    .device_count = ref_device_count,
+    .device_open = ref_device_open,
+    .device_close = ref_device_close,
+    .buffer_alloc = ref_alloc,
+    .buffer_free = ref_free,
+    .buffer_write = ref_write,
+    .buffer_read = ref_read,
+    .compile = ref_compile,
+    .module_free = ref_module_free,
+    .launch = ref_launch,
+    .synchronize = ref_sync,
+};
+
+const ts_backend *ts__ref_backend(void) { return &ref_backend; }
