@@ -4,7 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
-static _Thread_local char ts__detail[4096];
+static _Thread_local char ts__detail[65536];
 
 const char *ts_status_name(ts_status s) {
     switch (s) {

@@ -4,6 +4,7 @@
  * Sections: contexts and fingerprints; tensors; module cache; launch. */
 #include "backend_internal.h"
 #include "codegen.h"
+#include "dialect.h"
 #include "tuner.h"
 
 #include <stdio.h>
@@ -367,8 +368,9 @@ ts_status ts_launch(ts_context *ctx, const ts_kernel *k, const ts_config *cfg, c
     ts__plan plan;
     ts_status s = ts__plan_make(ir, cfg, shapes, &plan);
     if (s) { ts_config_destroy(tuned); return s; }
-    if (plan.threads > ctx->caps.max_group_size) {
-        s = ts__error(TS_ERR_BAD_CONFIG, "kernel '%s': threads=%d exceeds the device's maximum group size %d", ir->name, plan.threads,
+    int threads = ctx->be->dialect != TS_DIALECT_NONE ? ts__cg_threads(ir, &plan) : plan.threads;
+    if (threads > ctx->caps.max_group_size) {
+        s = ts__error(TS_ERR_BAD_CONFIG, "kernel '%s': the config needs %d threads per group; the device allows %d", ir->name, threads,
                       ctx->caps.max_group_size);
         goto done;
     }
@@ -394,7 +396,7 @@ ts_status ts_launch(ts_context *ctx, const ts_kernel *k, const ts_config *cfg, c
             b->i = ts_dtype_is_float(p->dtype) ? (int64_t)args[i].f : args[i].i;
         }
     }
-    ts_launch_request req = {.kernel = k, .plan = &plan, .args = bargs, .nargs = nargs, .threads = plan.threads,
+    ts_launch_request req = {.kernel = k, .plan = &plan, .args = bargs, .nargs = nargs, .threads = threads,
                              .sizes = plan.size_values, .nsizes = ir->nsizes};
     memcpy(req.grid, plan.grid, sizeof req.grid);
     int empty = 0;

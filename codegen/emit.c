@@ -13,12 +13,9 @@ const char *ts__dialect_name(ts_dialect d) {
     }
 }
 
+ts_status ts__codegen_c(const ts_kernel *k, const ts__plan *plan, ts_dialect dialect, const ts_device_caps *caps, const char *entry, char **source);
+
 ts_status ts__codegen_emit(const ts_kernel *k, const ts__plan *plan, ts_dialect dialect, const ts_device_caps *caps, const char *entry,
                            char **source) {
-    (void)plan;
-    (void)caps;
-    (void)entry;
-    *source = NULL;
-    return ts__error(TS_ERR_UNSUPPORTED, "kernel '%s': no code generator for dialect '%s' in this build", ts_kernel_name(k),
-                     ts__dialect_name(dialect));
+    return ts__codegen_c(k, plan, dialect, caps, entry, source);
 }

@@ -1,0 +1,49 @@
+/* dialect.h: what differs between the C-like targets, as a small table plus
+ * leaf strings. The lowering in emit_c.c is written once against this. */
+#ifndef TS_CODEGEN_DIALECT_H
+#define TS_CODEGEN_DIALECT_H
+
+#include "codegen.h"
+
+typedef struct ts__dialect {
+    ts_dialect id;
+    const char *prelude;       /* helper functions and types, emitted first */
+    const char *kernel_qual;   /* "__kernel void", "extern \"C\" __global__ void" */
+    const char *global_ptr;    /* "__global", "" */
+    const char *local_decl;    /* "__local", "__shared__" */
+    const char *barrier;       /* "barrier(CLK_LOCAL_MEM_FENCE);" */
+    const char *tid;           /* local thread index expression */
+    const char *group_id[3];   /* program index along each grid dim */
+    const char *i64;           /* 64-bit integer type name */
+    const char *unroll;        /* "#pragma unroll" or "" */
+    /* math function names (f32) */
+    const char *exp_, *log_, *sqrt_, *rsqrt_, *tanh_, *erf_, *sin_, *cos_, *pow_, *fabs_;
+    int has_vector_types;      /* float4 etc. with vloadN / mad */
+    int native_half_loads;     /* vload_half / vstore_half */
+} ts__dialect;
+
+const ts__dialect *ts__dialect_get(ts_dialect d);
+
+/* Argument order of every generated kernel (the backends set arguments in
+ * this order): for each parameter in order, a tensor gives its buffer, then
+ * its element offset (i64), then one i64 stride per dim; a scalar gives its
+ * value (f32 -> float, f64 -> double, i32/u8/bool -> int, i64 -> i64; f16
+ * and bf16 scalars are passed as float). Then one i64 per named size. */
+typedef enum ts__cg_arg_kind { TS__ARG_BUFFER, TS__ARG_I64, TS__ARG_F32, TS__ARG_F64, TS__ARG_I32 } ts__cg_arg_kind;
+
+typedef struct ts__cg_arg {
+    ts__cg_arg_kind kind;
+    int param;  /* parameter index, or -1 for a size */
+    int what;   /* -1 offset, 0..3 stride of that dim; for sizes: size index */
+} ts__cg_arg;
+
+/* Fills the argument list of k (at most max); returns the count. */
+int ts__cg_args(const ts__kir *ir, ts__cg_arg *out, int max);
+/* The value of argument a for a launch, as i64/double. */
+int64_t ts__cg_arg_i64(const ts__cg_arg *a, const ts_backend_arg *args, const int64_t *sizes);
+double ts__cg_arg_f64(const ts__cg_arg *a, const ts_backend_arg *args);
+
+/* Threads per program for the plan (dot kernels derive it from their micro-tile). */
+int ts__cg_threads(const ts__kir *ir, const ts__plan *plan);
+
+#endif

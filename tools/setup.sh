@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# setup.sh: installs what Tessera needs on Debian 12 (build tools, test
+# framework, OpenCL on the CPU through PoCL, Vulkan through lavapipe, the
+# peers the benchmarks compare against, and the Python reference packages).
+# As root it installs what is missing; otherwise it prints the command.
+set -euo pipefail
+
+PKGS=(build-essential cmake pkg-config clang libclang-rt-14-dev
+      libcriterion-dev libjansson-dev
+      ocl-icd-opencl-dev opencl-headers pocl-opencl-icd
+      libvulkan-dev mesa-vulkan-drivers libshaderc-dev glslang-dev spirv-tools
+      libclblast-dev libopenblas-dev gnuplot-nox python3 python3-pip)
+
+missing=()
+for p in "${PKGS[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  if [ "$(id -u)" = 0 ]; then
+    echo "setup: installing ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  else
+    echo "setup: missing packages; run as root:"
+    echo "  apt-get install -y ${missing[*]}"
+    exit 1
+  fi
+fi
+
+# Python reference implementations used by the tests (safetensors, numpy).
+if ! python3 -c "import safetensors, numpy" 2>/dev/null; then
+  echo "setup: installing the Python packages safetensors and numpy"
+  python3 -m pip install -q safetensors numpy 2>/dev/null \
+    || python3 -m pip install -q --break-system-packages safetensors numpy \
+    || { echo "setup: could not install safetensors/numpy with pip"; exit 1; }
+fi
