@@ -38,10 +38,11 @@ ts_status ts__plan_make(const ts__kir *ir, const ts_config *cfg, const int64_t *
             if (got < 0) { ts__plan_free(out); return ts__error(TS_ERR_BAD_ARGS, "kernel '%s': tensor '%s' dim %d is negative", ir->name, pa->name, d); }
             if (out->size_values[s] < 0) out->size_values[s] = got;
             else if (out->size_values[s] != got) {
+                int64_t prev = out->size_values[s];
                 ts__plan_free(out);
                 if (ir->sizes[s].name[0])
                     return ts__error(TS_ERR_BAD_ARGS, "kernel '%s': tensor '%s' dim %d is %lld but size %s is already %lld", ir->name, pa->name, d,
-                                     (long long)got, ir->sizes[s].name, (long long)out->size_values[s]);
+                                     (long long)got, ir->sizes[s].name, (long long)prev);
                 return ts__error(TS_ERR_BAD_ARGS, "kernel '%s': tensor '%s' dim %d is %lld but must be %lld", ir->name, pa->name, d,
                                  (long long)got, (long long)ir->sizes[s].fixed);
             }
@@ -74,7 +75,7 @@ ts_status ts__plan_make(const ts__kir *ir, const ts_config *cfg, const int64_t *
     out->unroll = (int)knob(cfg, "unroll", 1);
     out->stage = (int)knob(cfg, "stage", 0);
     out->micro_m = (int)knob(cfg, "micro_m", 4);
-    out->micro_n = (int)knob(cfg, "micro_n", 4);
+    out->micro_n = (int)knob(cfg, "micro_n", 8);
     out->tensor_cores = (int)knob(cfg, "tensor_cores", 0);
     out->group_m = (int)knob(cfg, "group_m", 1);
     return TS_OK;

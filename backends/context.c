@@ -7,6 +7,7 @@
 #include "dialect.h"
 #include "tuner.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -174,10 +175,13 @@ ts_status ts_tensor_view(ts_tensor *t, int rank, const int64_t *shape, const int
     int64_t lo = offset, hi = offset, n = 1;
     for (int d = 0; d < rank; d++) {
         if (shape[d] < 0) return ts__error(TS_ERR_INVALID_ARGUMENT, "ts_tensor_view: dim %d is negative", d);
+        if (shape[d] && n > (INT64_C(1) << 40) / shape[d]) return ts__error(TS_ERR_LIMIT, "ts_tensor_view: too many elements");
         n *= shape[d];
         if (shape[d] == 0) continue;
-        if (strides[d] >= 0) hi += (shape[d] - 1) * strides[d];
-        else lo += (shape[d] - 1) * strides[d];
+        int64_t span;
+        if (__builtin_mul_overflow(shape[d] - 1, strides[d], &span) || __builtin_add_overflow(strides[d] >= 0 ? hi : lo, span, strides[d] >= 0 ? &hi : &lo))
+            return ts__error(TS_ERR_INDEX, "ts_tensor_view: dim %d (size %lld, stride %lld) reaches outside the storage", d, (long long)shape[d],
+                             (long long)strides[d]);
     }
     if (n > 0 && (lo < 0 || hi >= cap))
         return ts__error(TS_ERR_INDEX, "ts_tensor_view: the view reaches elements %lld..%lld outside the storage's 0..%lld", (long long)lo,
@@ -392,8 +396,9 @@ ts_status ts_launch(ts_context *ctx, const ts_kernel *k, const ts_config *cfg, c
             memcpy(b->strides, t->strides, sizeof b->strides);
             b->offset = t->offset;
         } else {
-            b->f = ts_dtype_is_float(p->dtype) ? args[i].f : (double)args[i].i;
-            b->i = ts_dtype_is_float(p->dtype) ? (int64_t)args[i].f : args[i].i;
+            double f = args[i].f;
+            b->f = ts_dtype_is_float(p->dtype) ? f : (double)args[i].i;
+            b->i = ts_dtype_is_float(p->dtype) ? (isfinite(f) && fabs(f) < 9.2e18 ? (int64_t)f : 0) : args[i].i;
         }
     }
     ts_launch_request req = {.kernel = k, .plan = &plan, .args = bargs, .nargs = nargs, .threads = threads,

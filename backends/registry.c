@@ -27,10 +27,26 @@ static pthread_once_t reg_once = PTHREAD_ONCE_INIT;
 
 static int version_ok(const ts_backend *b) { return b && b->version >= 1 && b->version <= TS_BACKEND_VERSION && b->name; }
 
+/* The v1 members the core calls without further checks. */
+static const char *missing_member(const ts_backend *b) {
+    if (!b->device_count) return "device_count";
+    if (!b->device_open) return "device_open";
+    if (!b->buffer_alloc) return "buffer_alloc";
+    if (!b->buffer_free) return "buffer_free";
+    if (!b->buffer_write) return "buffer_write";
+    if (!b->buffer_read) return "buffer_read";
+    if (!b->compile) return "compile";
+    if (!b->module_free) return "module_free";
+    if (!b->launch) return "launch";
+    return NULL;
+}
+
 static ts_status register_locked(const ts_backend *b) {
     if (!version_ok(b))
         return ts__error(TS_ERR_VERSION, "backend '%s' has interface version %d; this library understands 1..%d",
                          b && b->name ? b->name : "(unnamed)", b ? b->version : 0, TS_BACKEND_VERSION);
+    const char *miss = missing_member(b);
+    if (miss) return ts__error(TS_ERR_VERSION, "backend '%s' has no '%s' (required since interface version 1)", b->name, miss);
     for (int i = 0; i < nregistry; i++)
         if (strcmp(registry[i].be->name, b->name) == 0) return ts__error(TS_ERR_NAME, "backend '%s' is already registered", b->name);
     if (nregistry >= TS__MAX_BACKENDS) return ts__error(TS_ERR_LIMIT, "too many backends (at most %d)", TS__MAX_BACKENDS);

@@ -27,6 +27,8 @@
 
 /* ---------------------------------------------------------------- state */
 
+#define TS__MAX_PRIVATE 4096
+
 typedef struct layout {
     int rank;
     int64_t shape[TS_MAX_RANK];
@@ -43,6 +45,7 @@ typedef struct cg {
     int *uses;         /* [nvalues] */
     int *fused;        /* [nops]: load/transpose read directly by a dot */
     int64_t lf, li;    /* local memory needs (elements) for float / integer buffers */
+    int64_t priv;      /* private elements declared per thread */
     ts_status err;
     char errmsg[512];
 } cg;
@@ -342,6 +345,7 @@ static void cast_expr(const cg *g, ts_dtype from, ts_dtype to, const char *x, ch
 static void declare(cg *g, ts_val v) {
     layout L;
     layout_of(g, v, &L);
+    g->priv += L.J;
     line(g, "%s %s[%lld];", reg_type(g, g->ir->values[v].dtype), vname(v), (long long)L.J);
 }
 
@@ -930,6 +934,11 @@ ts_status ts__codegen_c(const ts_kernel *k, const ts__plan *plan, ts_dialect dia
     free(g.uses);
     free(g.fused);
     int64_t local_bytes = g.lf * 4 + g.li * 4;
+    /* Large private arrays spill to the stack (and crash some drivers): such
+     * configs are refused, and the tuner prunes them. */
+    if (!g.err && g.priv > TS__MAX_PRIVATE)
+        cg_fail(&g, TS_ERR_BAD_CONFIG, "needs %lld private elements per thread (at most %d); use smaller blocks or more threads", (long long)g.priv,
+                TS__MAX_PRIVATE);
     if (!g.err && caps && caps->shared_mem_bytes && local_bytes > caps->shared_mem_bytes)
         cg_fail(&g, TS_ERR_BAD_CONFIG, "needs %lld bytes of local memory, the device has %lld", (long long)local_bytes, (long long)caps->shared_mem_bytes);
     if (g.err) {

@@ -185,7 +185,11 @@ ts_status ts_ex_run_case(ts_context *ctx, const ts_example *ex, const ts_kernel 
     }
     if (!st) {
         ex->reference(&io);
-        double atol, rtol;
+        double atol, rtol, scale = ex->tol_scale;
+        if (ex->reduce_dim) {
+            double len = (double)ts_ex_size(s, ex->reduce_dim);
+            if (len > 64) scale *= sqrt(len / 64.0);
+        }
         for (int p = 0; p < np && !st; p++) {
             if (!((ex->outputs >> p) & 1)) continue;
             ts_param_info pi;
@@ -214,7 +218,7 @@ ts_status ts_ex_run_case(ts_context *ctx, const ts_example *ex, const ts_kernel 
                 if (isnan(want) && isnan(got)) err = 0;
                 else if (isinf(want) && got == want) err = 0;
                 else if (isnan(got) || isinf(got)) err = INFINITY;
-                else err = fabs(got - want) / (ex->tol_scale * (atol + rtol * fabs(want)));
+                else err = fabs(got - want) / (scale * (atol + rtol * fabs(want)));
                 if (err > res->max_err || (res->worst_param < 0)) {
                     if (err > res->max_err) res->max_err = err;
                     if (err >= res->max_err) {

@@ -128,7 +128,9 @@ static ts_status build_softmax_online(ts_dtype dt, ts_kernel **out) {
     ts_tunable(b, "BLOCK_N", 16, 4096, 512);
     ts_tile tm = ts_grid_tile(b, "tm", M, "BLOCK_M");
     ts_tile d1[2] = {tm, TS_NONE};
-    ts_val init[2] = {ts_full(b, dt, 2, d1, -INFINITY), ts_zeros(b, dt, 2, d1)}, cur[2], res[2];
+    ts_val init[2], cur[2], res[2];
+    init[0] = ts_full(b, dt, 2, d1, -INFINITY);
+    init[1] = ts_zeros(b, dt, 2, d1);
     ts_tile tn = ts_loop_begin(b, "tn", N, "BLOCK_N", 2, init, cur);
     ts_val xv = ts_load(b, x, (ts_index[]){TS_AT(tm), TS_AT(tn)}, -INFINITY);
     ts_val mn = ts_binary(b, TS_MAX, cur[0], ts_reduce(b, TS_RED_MAX, xv, 1, 1));
@@ -208,7 +210,7 @@ static ts_val matmul_body(ts_builder *b, ts_param A, ts_param B, ts_size K, ts_i
 static void matmul_tunables(ts_builder *b) {
     ts_tunable(b, "BLOCK_M", 16, 128, 64);
     ts_tunable(b, "BLOCK_N", 16, 128, 64);
-    ts_tunable(b, "BLOCK_K", 8, 64, 16);
+    ts_tunable(b, "BLOCK_K", 8, 64, 32);
 }
 
 /* C[m, n] = sum_k A[m, k] B[k, n]; f16/bf16 inputs accumulate in f32 */
@@ -277,10 +279,15 @@ static ts_status build_attention(ts_dtype dt, ts_kernel **out) {
     ts_val q = ts_load(b, Q, (ts_index[]){TS_POINT(th), TS_AT(tq), TS_AT(td)}, 0.0);
     if (dt != TS_F32) q = ts_cast(b, q, TS_F32);
     ts_val qi = ts_expand_dims(b, ts_arange(b, tq), 1);
-    ts_val not_causal = ts_binary(b, TS_EQ, ts_scalar(b, causal), ts_full(b, TS_I32, 0, NULL, 0));
+    /* builder calls in source order (C leaves argument evaluation order open) */
+    ts_val cv = ts_scalar(b, causal), zero = ts_full(b, TS_I32, 0, NULL, 0);
+    ts_val not_causal = ts_binary(b, TS_EQ, cv, zero);
     ts_val sc = ts_scalar(b, scale);
     ts_tile dq1[2] = {tq, TS_NONE};
-    ts_val init[3] = {ts_full(b, TS_F32, 2, dq1, -INFINITY), ts_zeros(b, TS_F32, 2, dq1), ts_zeros(b, TS_F32, 2, (ts_tile[]){tq, td})};
+    ts_val init[3];
+    init[0] = ts_full(b, TS_F32, 2, dq1, -INFINITY);
+    init[1] = ts_zeros(b, TS_F32, 2, dq1);
+    init[2] = ts_zeros(b, TS_F32, 2, (ts_tile[]){tq, td});
     ts_val cur[3], res[3];
     ts_tile tk = ts_loop_begin(b, "tk", T, "BLOCK_KV", 3, init, cur);
     ts_val kv = ts_load(b, Kp, (ts_index[]){TS_POINT(th), TS_AT(tk), TS_AT(td)}, 0.0);
@@ -295,7 +302,9 @@ static ts_status build_attention(ts_dtype dt, ts_kernel **out) {
     ts_val mn = ts_binary(b, TS_MAX, cur[0], ts_reduce(b, TS_RED_MAX, s, 1, 1));
     ts_val p = ts_unary(b, TS_EXP, ts_binary(b, TS_SUB, s, mn));
     ts_val alpha = ts_unary(b, TS_EXP, ts_binary(b, TS_SUB, cur[0], mn));
-    ts_val ln = ts_binary(b, TS_ADD, ts_binary(b, TS_MUL, cur[1], alpha), ts_reduce(b, TS_RED_SUM, p, 1, 1));
+    ts_val scaled = ts_binary(b, TS_MUL, cur[1], alpha);
+    ts_val psum = ts_reduce(b, TS_RED_SUM, p, 1, 1);
+    ts_val ln = ts_binary(b, TS_ADD, scaled, psum);
     ts_val an = ts_dot(b, p, vv, ts_binary(b, TS_MUL, cur[2], alpha));
     ts_val nxt[3] = {mn, ln, an};
     ts_loop_end(b, nxt, res);
@@ -530,24 +539,24 @@ static int64_t bound_vocab(int p, const ts_ex_sizes *s) {
 #define ALL_FLOATS {TS_F32, TS_F16, TS_BF16}, 3
 
 static const ts_example examples[] = {
-    {"add", "y = x + bias (bias broadcast over rows)", build_add, ALL_FLOATS, {"M=127,N=1000", "M=1,N=1", "M=7,N=13", "M=300,N=513"}, 1u << 2, NULL, NULL, ref_add, 1},
-    {"exp", "y = exp(x)", build_exp, ALL_FLOATS, {"N=1000", "N=1", "N=7", "N=4099"}, 1u << 1, NULL, NULL, ref_exp, 1},
-    {"gelu", "y = gelu(x) (erf form)", build_gelu, ALL_FLOATS, {"N=1000", "N=1", "N=7", "N=4099"}, 1u << 1, NULL, NULL, ref_gelu, 1},
-    {"silu", "y = x * sigmoid(x)", build_silu, ALL_FLOATS, {"N=1000", "N=1", "N=7", "N=4099"}, 1u << 1, NULL, NULL, ref_silu, 1},
-    {"swiglu", "out = silu(gate) * up", build_swiglu, ALL_FLOATS, {"M=127,N=1000", "M=1,N=1", "M=7,N=13", "M=64,N=513"}, 1u << 2, NULL, NULL, ref_swiglu, 1},
-    {"sum", "y[m] = sum_n x[m, n] (whole row)", build_sum, F32_ONLY, {"M=127,N=1000", "M=1,N=1", "M=7,N=13", "M=33,N=4099"}, 1u << 1, NULL, NULL, ref_rowsum, 4},
-    {"long_sum", "y[m] = sum_n x[m, n] (inner tile loop)", build_long_sum, F32_ONLY, {"M=127,N=1000", "M=1,N=1", "M=7,N=13", "M=5,N=20000"}, 1u << 1, NULL, NULL, ref_rowsum, 4},
-    {"softmax", "row softmax (whole row)", build_softmax, ALL_FLOATS, {"M=127,N=1000", "M=1,N=1", "M=7,N=13", "M=33,N=4099"}, 1u << 1, NULL, NULL, ref_softmax, 2},
-    {"softmax_online", "row softmax, two passes with online max and sum", build_softmax_online, F32_ONLY, {"M=127,N=1000", "M=1,N=1", "M=7,N=13", "M=5,N=20000"}, 1u << 1, NULL, NULL, ref_softmax, 2},
-    {"layer_norm", "layer norm over rows", build_layer_norm, ALL_FLOATS, {"M=127,N=1000", "M=1,N=1", "M=7,N=13", "M=33,N=384"}, 1u << 3, sc_norm, NULL, ref_layer_norm, 4},
-    {"rms_norm", "RMS norm over rows", build_rms_norm, ALL_FLOATS, {"M=127,N=1000", "M=1,N=1", "M=7,N=13", "M=33,N=384"}, 1u << 2, sc_norm, NULL, ref_rms_norm, 4},
-    {"matmul", "C = A B, f32 accumulation", build_matmul, ALL_FLOATS, {"M=127,N=65,K=200", "M=1,N=1,K=1", "M=7,N=13,K=5", "M=200,N=300,K=127"}, 1u << 2, NULL, NULL, ref_matmul, 8},
-    {"matmul_bias_gelu", "C = gelu(A B + bias)", build_matmul_bias_gelu, ALL_FLOATS, {"M=127,N=65,K=200", "M=1,N=1,K=1", "M=7,N=13,K=5", "M=100,N=129,K=64"}, 1u << 3, NULL, NULL, ref_matmul_bias_gelu, 8},
-    {"bmm", "C[z] = A[z] B[z]", build_bmm, F32_ONLY, {"Z=3,M=65,N=33,K=40", "Z=1,M=1,N=1,K=1", "Z=2,M=7,N=13,K=5", "Z=4,M=100,N=70,K=129"}, 1u << 2, NULL, NULL, ref_bmm, 8},
-    {"attention", "softmax(Q K^T scale, causal) V, online softmax", build_attention, F32_ONLY, {"H=2,S=100,T=100,D=32", "H=1,S=1,T=1,D=1", "H=3,S=7,T=7,D=13", "H=2,S=129,T=129,D=64"}, 1u << 3, sc_attention, NULL, ref_attention, 8},
-    {"cross_entropy", "loss[m] = logsumexp(x[m]) - x[m, target[m]]", build_cross_entropy, F32_ONLY, {"M=127,V=1000", "M=1,V=1", "M=7,V=13", "M=33,V=4099"}, 1u << 2, NULL, bound_vocab, ref_cross_entropy, 4},
-    {"embedding", "out[m] = table[ids[m]] (gather)", build_embedding, ALL_FLOATS, {"M=127,V=1000,D=384", "M=1,V=1,D=1", "M=7,V=13,D=5", "M=300,V=50,D=129"}, 1u << 2, NULL, bound_vocab, ref_embedding, 1},
-    {"transpose", "y = x^T", build_transpose, ALL_FLOATS, {"M=127,N=1000", "M=1,N=1", "M=7,N=13", "M=300,N=513"}, 1u << 1, NULL, NULL, ref_transpose, 1},
+    {"add", "y = x + bias (bias broadcast over rows)", build_add, ALL_FLOATS, {"M=127,N=1000", "M=1,N=1", "M=7,N=13", "M=300,N=513"}, 1u << 2, NULL, NULL, ref_add, 1, NULL},
+    {"exp", "y = exp(x)", build_exp, ALL_FLOATS, {"N=1000", "N=1", "N=7", "N=4099"}, 1u << 1, NULL, NULL, ref_exp, 1, NULL},
+    {"gelu", "y = gelu(x) (erf form)", build_gelu, ALL_FLOATS, {"N=1000", "N=1", "N=7", "N=4099"}, 1u << 1, NULL, NULL, ref_gelu, 1, NULL},
+    {"silu", "y = x * sigmoid(x)", build_silu, ALL_FLOATS, {"N=1000", "N=1", "N=7", "N=4099"}, 1u << 1, NULL, NULL, ref_silu, 1, NULL},
+    {"swiglu", "out = silu(gate) * up", build_swiglu, ALL_FLOATS, {"M=127,N=1000", "M=1,N=1", "M=7,N=13", "M=64,N=513"}, 1u << 2, NULL, NULL, ref_swiglu, 1, NULL},
+    {"sum", "y[m] = sum_n x[m, n] (whole row)", build_sum, F32_ONLY, {"M=127,N=1000", "M=1,N=1", "M=7,N=13", "M=33,N=4099"}, 1u << 1, NULL, NULL, ref_rowsum, 4, "N"},
+    {"long_sum", "y[m] = sum_n x[m, n] (inner tile loop)", build_long_sum, F32_ONLY, {"M=127,N=1000", "M=1,N=1", "M=7,N=13", "M=5,N=20000"}, 1u << 1, NULL, NULL, ref_rowsum, 4, "N"},
+    {"softmax", "row softmax (whole row)", build_softmax, ALL_FLOATS, {"M=127,N=1000", "M=1,N=1", "M=7,N=13", "M=33,N=4099"}, 1u << 1, NULL, NULL, ref_softmax, 2, "N"},
+    {"softmax_online", "row softmax, two passes with online max and sum", build_softmax_online, F32_ONLY, {"M=127,N=1000", "M=1,N=1", "M=7,N=13", "M=5,N=20000"}, 1u << 1, NULL, NULL, ref_softmax, 2, "N"},
+    {"layer_norm", "layer norm over rows", build_layer_norm, ALL_FLOATS, {"M=127,N=1000", "M=1,N=1", "M=7,N=13", "M=33,N=384"}, 1u << 3, sc_norm, NULL, ref_layer_norm, 4, "N"},
+    {"rms_norm", "RMS norm over rows", build_rms_norm, ALL_FLOATS, {"M=127,N=1000", "M=1,N=1", "M=7,N=13", "M=33,N=384"}, 1u << 2, sc_norm, NULL, ref_rms_norm, 4, "N"},
+    {"matmul", "C = A B, f32 accumulation", build_matmul, ALL_FLOATS, {"M=127,N=65,K=200", "M=1,N=1,K=1", "M=7,N=13,K=5", "M=200,N=300,K=127"}, 1u << 2, NULL, NULL, ref_matmul, 8, "K"},
+    {"matmul_bias_gelu", "C = gelu(A B + bias)", build_matmul_bias_gelu, ALL_FLOATS, {"M=127,N=65,K=200", "M=1,N=1,K=1", "M=7,N=13,K=5", "M=100,N=129,K=64"}, 1u << 3, NULL, NULL, ref_matmul_bias_gelu, 8, "K"},
+    {"bmm", "C[z] = A[z] B[z]", build_bmm, F32_ONLY, {"Z=3,M=65,N=33,K=40", "Z=1,M=1,N=1,K=1", "Z=2,M=7,N=13,K=5", "Z=4,M=100,N=70,K=129"}, 1u << 2, NULL, NULL, ref_bmm, 8, "K"},
+    {"attention", "softmax(Q K^T scale, causal) V, online softmax", build_attention, F32_ONLY, {"H=2,S=100,T=100,D=32", "H=1,S=1,T=1,D=1", "H=3,S=7,T=7,D=13", "H=2,S=129,T=129,D=64"}, 1u << 3, sc_attention, NULL, ref_attention, 8, "T"},
+    {"cross_entropy", "loss[m] = logsumexp(x[m]) - x[m, target[m]]", build_cross_entropy, F32_ONLY, {"M=127,V=1000", "M=1,V=1", "M=7,V=13", "M=33,V=4099"}, 1u << 2, NULL, bound_vocab, ref_cross_entropy, 4, "V"},
+    {"embedding", "out[m] = table[ids[m]] (gather)", build_embedding, ALL_FLOATS, {"M=127,V=1000,D=384", "M=1,V=1,D=1", "M=7,V=13,D=5", "M=300,V=50,D=129"}, 1u << 2, NULL, bound_vocab, ref_embedding, 1, NULL},
+    {"transpose", "y = x^T", build_transpose, ALL_FLOATS, {"M=127,N=1000", "M=1,N=1", "M=7,N=13", "M=300,N=513"}, 1u << 1, NULL, NULL, ref_transpose, 1, NULL},
 };
 
 int ts_example_count(void) { return (int)(sizeof examples / sizeof examples[0]); }

@@ -45,6 +45,9 @@ typedef struct ts_example {
     void (*reference)(ts_ex_io *io);
     /* Tolerance scale for this kernel (1 = elementwise). */
     double tol_scale;
+    /* Size reduced over (sum, dot); the tolerance grows with sqrt(len / 64),
+     * as f32 rounding error of a sum does (docs/tolerances.md). */
+    const char *reduce_dim;
 } ts_example;
 
 int ts_example_count(void);
