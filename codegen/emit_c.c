@@ -282,7 +282,6 @@ static void broadcast_index(const cg *g, ts_val o, int rr, char *buf, size_t n) 
 
 static void unary_expr(const cg *g, int op, ts_dtype dt, const char *x, char *buf, size_t n) {
     const ts__dialect *d = g->d;
-    if (dt == TS_F64) d = d; /* the f32 names are overloaded in OpenCL C */
     switch (op) {
     case TS_NEG: snprintf(buf, n, "(-(%s))", x); break;
     case TS_ABS: snprintf(buf, n, is_int(dt) ? "((%s) < 0 ? -(%s) : (%s))" : "%s(%s)", is_int(dt) ? x : d->fabs_, x, x); break;
