@@ -1,0 +1,122 @@
+/* test_opencl.c: every example kernel on the OpenCL backend (PoCL in CI), at
+ * sizes that are not multiples of the block sizes, under the default config
+ * and the extremes of its tunables, against the independent references.
+ * Skips with the reason when no OpenCL device is available. */
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kernels.h"
+
+static ts_context *open_or_skip(void) {
+    const char *only = getenv("TESSERA_TEST_BACKENDS");
+    if (only && !strstr(only, "opencl")) cr_skip_test("TESSERA_TEST_BACKENDS=%s excludes opencl", only);
+    const char *why = NULL;
+    if (!ts_backend_available("opencl", &why)) cr_skip_test("opencl backend not available: %s", why ? why : "?");
+    ts_context *ctx = NULL;
+    cr_assert_eq(ts_context_create("opencl", 0, &ctx), TS_OK, "%s", ts_last_error());
+    return ctx;
+}
+
+static void run_example(const char *name) {
+    ts_context *ctx = open_or_skip();
+    const ts_example *ex = ts_example_find(name);
+    cr_assert_not_null(ex);
+    for (int di = 0; di < ex->ndtypes; di++) {
+        ts_dtype dt = ex->dtypes[di];
+        ts_kernel *k = NULL;
+        cr_assert_eq(ex->build(dt, &k), TS_OK, "%s", ts_last_error());
+        ts_config *cfgs[4];
+        int nc = ts_ex_configs(k, cfgs, di == 0 ? 4 : 1); /* every config in f32, the default in f16/bf16 */
+        for (int si = 0; si < 6 && ex->sizes[si]; si++) {
+            ts_ex_sizes sz;
+            cr_assert_eq(ts_ex_parse_sizes(ex->sizes[si], &sz), TS_OK);
+            for (int c = 0; c < nc; c++) {
+                ts_ex_result r;
+                ts_ex_run_case(ctx, ex, k, dt, &sz, cfgs[c], 1, (uint64_t)(si * 13 + c + 1), &r);
+                char *cs = ts_config_format(cfgs[c]);
+                /* An extreme config may exceed this device's limits (local or
+                 * private memory): that must be a clear TS_ERR_BAD_CONFIG, never a
+                 * wrong result; the default config must always run. */
+                if (c > 0 && r.status == TS_ERR_BAD_CONFIG) {
+                    free(cs);
+                    continue;
+                }
+                cr_expect_eq(r.status, TS_OK, "%s %s %s [%s]: %s %s", name, ts_dtype_name(dt), ex->sizes[si], cs && *cs ? cs : "default",
+                             ts_status_name(r.status), r.message);
+                free(cs);
+            }
+        }
+        for (int c = 0; c < nc; c++) ts_config_destroy(cfgs[c]);
+        ts_kernel_destroy(k);
+    }
+    ts_context_destroy(ctx);
+}
+
+#define EXAMPLE_TEST(n) Test(opencl, n, .timeout = 600) { run_example(#n); }
+EXAMPLE_TEST(add)
+EXAMPLE_TEST(exp)
+EXAMPLE_TEST(gelu)
+EXAMPLE_TEST(silu)
+EXAMPLE_TEST(swiglu)
+EXAMPLE_TEST(sum)
+EXAMPLE_TEST(long_sum)
+EXAMPLE_TEST(softmax)
+EXAMPLE_TEST(softmax_online)
+EXAMPLE_TEST(layer_norm)
+EXAMPLE_TEST(rms_norm)
+EXAMPLE_TEST(matmul)
+EXAMPLE_TEST(matmul_bias_gelu)
+EXAMPLE_TEST(bmm)
+EXAMPLE_TEST(attention)
+EXAMPLE_TEST(cross_entropy)
+EXAMPLE_TEST(embedding)
+EXAMPLE_TEST(transpose)
+
+/* The CPU-style and GPU-style lowerings of dot both give right results. */
+Test(opencl, matmul_staged_and_direct, .timeout = 600) {
+    ts_context *ctx = open_or_skip();
+    const ts_example *ex = ts_example_find("matmul");
+    ts_kernel *k;
+    cr_assert_eq(ex->build(TS_F32, &k), TS_OK);
+    const char *cfgs[] = {"stage=0,micro_m=8,micro_n=16,BLOCK_M=64,BLOCK_N=128,BLOCK_K=64", "stage=1,micro_m=2,micro_n=2,BLOCK_M=32,BLOCK_N=32,BLOCK_K=8",
+                          "stage=1,micro_m=4,micro_n=4,unroll=4"};
+    ts_ex_sizes sz;
+    ts_ex_parse_sizes("M=130,N=257,K=77", &sz);
+    for (size_t i = 0; i < sizeof cfgs / sizeof cfgs[0]; i++) {
+        ts_config *c;
+        cr_assert_eq(ts_config_parse(cfgs[i], &c), TS_OK);
+        ts_ex_result r;
+        ts_ex_run_case(ctx, ex, k, TS_F32, &sz, c, 1, 3, &r);
+        cr_expect_eq(r.status, TS_OK, "%s: %s", cfgs[i], r.message);
+        ts_config_destroy(c);
+    }
+    ts_kernel_destroy(k);
+    ts_context_destroy(ctx);
+}
+
+/* A corrupt cached binary is rebuilt, never trusted. */
+Test(opencl, corrupt_binary_cache_is_rebuilt, .timeout = 300) {
+    ts_context *ctx = open_or_skip();
+    char dir[4096];
+    const char *base = getenv("TESSERA_CACHE_DIR");
+    cr_assert_not_null(base);
+    snprintf(dir, sizeof dir, "%s/bin", base);
+    const ts_example *ex = ts_example_find("exp");
+    ts_kernel *k;
+    cr_assert_eq(ex->build(TS_F32, &k), TS_OK);
+    ts_ex_sizes sz;
+    ts_ex_parse_sizes("N=777", &sz);
+    ts_ex_result r;
+    cr_assert_eq(ts_ex_run_case(ctx, ex, k, TS_F32, &sz, NULL, 1, 1, &r), TS_OK, "%s", r.message);
+    ts_context_destroy(ctx);
+    /* overwrite every cached OpenCL binary with garbage */
+    char cmd[8400];
+    snprintf(cmd, sizeof cmd, "for f in '%s'/opencl-*.bin; do [ -f \"$f\" ] && head -c 100 /dev/urandom > \"$f\"; done; true", dir);
+    cr_assert_eq(system(cmd), 0);
+    ctx = open_or_skip();
+    cr_expect_eq(ts_ex_run_case(ctx, ex, k, TS_F32, &sz, NULL, 1, 2, &r), TS_OK, "%s", r.message);
+    ts_kernel_destroy(k);
+    ts_context_destroy(ctx);
+}
