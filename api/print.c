@@ -213,6 +213,30 @@ static void put_op(printer *pr, const ts__op *op, int depth) {
     ts__sb_puts(&pr->sb, "\n");
 }
 
+/* Size symbols are numbered in creation order, which the hash sees. The
+ * parser numbers them in first use (parameter dims left to right, then tile
+ * extents); when the kernel's order differs, a `sizes` line gives it. */
+static void put_sizes_line(printer *pr) {
+    const ts__kir *ir = pr->ir;
+    int next = 0, in_order = 1;
+    for (int i = 0; i < ir->nparams; i++)
+        for (int d = 0; d < ir->params[i].rank; d++) {
+            if (ir->params[i].sizes[d] == next) next++;
+            else if (ir->params[i].sizes[d] > next) in_order = 0;
+        }
+    for (int t = 0; t < ir->ntiles; t++) {
+        if (ir->tiles[t].extent == next) next++;
+        else if (ir->tiles[t].extent > next) in_order = 0;
+    }
+    if (in_order && next == ir->nsizes) return;
+    ts__sb_puts(&pr->sb, "  sizes ");
+    for (int s = 0; s < ir->nsizes; s++) {
+        if (s) ts__sb_puts(&pr->sb, ", ");
+        put_size(pr, s);
+    }
+    ts__sb_puts(&pr->sb, "\n");
+}
+
 char *ts_kernel_print(const ts_kernel *k) {
     if (!k) return NULL;
     const ts__kir *ir = &k->ir;
@@ -234,6 +258,7 @@ char *ts_kernel_print(const ts_kernel *k) {
         }
     }
     ts__sb_puts(&pr.sb, ") {\n");
+    put_sizes_line(&pr);
     for (int i = 0; i < ir->ntunables; i++) {
         const ts__tunable *t = &ir->tunables[i];
         ts__sb_printf(&pr.sb, "  tunable %s = %lld in %lld..%lld\n", t->name, (long long)t->def, (long long)t->min, (long long)t->max);

@@ -4,6 +4,7 @@
  * (tile language), tune (tuner/), conformance, demo. Each has --help.
  * --backend defaults to $TESSERA_BACKEND. */
 #include "cli.h"
+#include "cli_lang.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,6 +20,8 @@ static const command commands[] = {
     {"devices", ts_cli_devices, "list every backend and device, with its fingerprint"},
     {"examples", ts_cli_examples, "run the example kernel set, check every result"},
     {"bench", ts_cli_bench, "run the benchmarks, ours against peers side by side"},
+    {"run", ts_cli_run, "run a kernel (FILE.tile or example) and check it against the reference"},
+    {"compile", ts_cli_compile, "print the generated source of a kernel for a target"},
     {"inspect", ts_cli_inspect, "list the tensors and metadata of a .safetensors file"},
 };
 
