@@ -3,7 +3,7 @@
 # SECONDS each, starting from its seed corpus in tests/fuzz/corpus_NAME.
 # Fails if any target finds a crash, leak or undefined behaviour.
 set -euo pipefail
-build=$1; secs=$2
+build=$(cd "$1" && pwd); secs=$2
 root=$(cd "$(dirname "$0")/.." && pwd)
 shopt -s nullglob
 targets=("$build"/fuzz_*)
