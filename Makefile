@@ -31,7 +31,7 @@ test: build
 test-sanitize: setup
 	@cmake -S . -B $(BUILD_SAN) -DCMAKE_BUILD_TYPE=Debug -DTS_SANITIZE=ON >/dev/null
 	@cmake --build $(BUILD_SAN) -j$(JOBS)
-	cd $(BUILD_SAN) && TESSERA_TEST_BACKENDS=ref ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 ctest --output-on-failure -j$(JOBS)
+	cd $(BUILD_SAN) && TESSERA_TEST_BACKENDS=ref ASAN_OPTIONS=detect_leaks=1 LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp UBSAN_OPTIONS=print_stacktrace=1 ctest --output-on-failure -j$(JOBS)
 
 # Every fuzz target (parsers of untrusted input) for a bounded time, with ASan+UBSan.
 fuzz: setup
