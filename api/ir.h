@@ -138,6 +138,7 @@ typedef struct ts__plan {
     int64_t grid[TS_MAX_GRID]; /* programs per grid dim */
     /* backend knobs (defaults filled) */
     int threads, vec, unroll, stage, micro_m, micro_n, tensor_cores, group_m;
+    int col_threads; /* at most this many threads share a row (1: each thread owns whole rows) */
 } ts__plan;
 
 void ts__plan_free(ts__plan *p);

@@ -263,6 +263,9 @@ ts_status ts_kernel_tunable(const ts_kernel *k, int i, ts_tunable_info *out);
  *   stage     stage dot operands through local/shared memory (0/1)
  *   micro_m, micro_n  register micro-tile of dot per thread
  *   tensor_cores      use tensor cores for f16/bf16 dot where available (0/1)
+ *   col_threads       at most this many threads share one row of a tile (1: each
+ *                     thread owns whole rows, the CPU-friendly form; default 1024)
+ *   group_m           grid order: groups of rows of programs for cache reuse
  * Missing entries take the kernel's defaults. */
 typedef struct ts_config ts_config;
 

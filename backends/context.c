@@ -293,7 +293,7 @@ ts_status ts_tensor_write_range(ts_tensor *t, size_t byte_offset, const void *ho
 static uint64_t module_key(const ts_kernel *k, const ts__plan *p) {
     uint64_t h = ts__hash_u64(TS__HASH_INIT, k->hash);
     for (int t = 0; t < k->ir.ntiles; t++) h = ts__hash_u64(h, (uint64_t)p->block[t]);
-    int knobs[] = {p->threads, p->vec, p->unroll, p->stage, p->micro_m, p->micro_n, p->tensor_cores, p->group_m};
+    int knobs[] = {p->threads, p->vec, p->unroll, p->stage, p->micro_m, p->micro_n, p->tensor_cores, p->group_m, p->col_threads};
     return ts__hash_bytes(h, knobs, sizeof knobs);
 }
 
@@ -312,6 +312,16 @@ ts_status ts__context_module(ts_context *ctx, const ts_kernel *k, const ts_confi
     ts_status s = TS_OK;
     if (ctx->be->dialect != TS_DIALECT_NONE) s = ts__codegen_emit(k, plan, ctx->be->dialect, &ctx->caps, entry, &source);
     void *mod = NULL;
+    const char *dump = getenv("TESSERA_DUMP_SOURCE"); /* a directory: every generated kernel is written there */
+    if (!s && source && dump && *dump) {
+        char path[4096];
+        snprintf(path, sizeof path, "%s/%s-%016llx.src", dump, entry, (unsigned long long)key);
+        FILE *f = fopen(path, "w");
+        if (f) {
+            fputs(source, f);
+            fclose(f);
+        }
+    }
     if (!s) {
         ts_compile_request req = {.kernel = k, .config = cfg, .plan = plan, .source = source, .entry = entry, .options = NULL};
         s = ctx->be->compile(ctx->dev, &req, &mod);

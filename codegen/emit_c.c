@@ -27,9 +27,13 @@
 
 /* ---------------------------------------------------------------- state */
 
-#define TS__MAX_PRIVATE 4096
+#define TS__MAX_PRIVATE 16384          /* elements per thread */
+#define TS__MAX_PRIVATE_GROUP (1 << 20) /* elements per work-group (drivers keep them on one stack) */
+#define LAYOUT_STD 0
+#define LAYOUT_ROWREP 1
 
 typedef struct layout {
+    int kind;          /* LAYOUT_STD, or LAYOUT_ROWREP: rows of a parent layout, replicated across its columns */
     int rank;
     int64_t shape[TS_MAX_RANK];
     int64_t R, C, nn, TC, TR, cq, mm, J;
@@ -40,12 +44,13 @@ typedef struct cg {
     const ts__plan *plan;
     const ts__dialect *d;
     ts__sb sb;
-    int T, NN;
+    int T, NN, COLMAX;
     int indent;
     int *uses;         /* [nvalues] */
     int *fused;        /* [nops]: load/transpose read directly by a dot */
     int64_t lf, li;    /* local memory needs (elements) for float / integer buffers */
     int64_t priv;      /* private elements declared per thread */
+    struct layout *lay; /* [nvalues]: the layout chosen for each value */
     ts_status err;
     char errmsg[512];
 } cg;
@@ -76,15 +81,17 @@ static void cg_fail(cg *g, ts_status s, const char *fmt, ...) {
 
 /* ---------------------------------------------------------------- layouts */
 
-static void layout_of(const cg *g, ts_val v, layout *L) {
+/* The standard layout of a shape: [.., C] viewed as R x C, column chunks of
+ * nn over TC threads, rows over TR = T / TC threads. */
+static void std_layout(const cg *g, int rank, const int64_t *shape, layout *L) {
     memset(L, 0, sizeof *L);
-    const ts__value *val = &g->ir->values[v];
-    L->rank = val->rank;
-    ts__value_shape(g->ir, g->plan, v, L->shape);
-    L->C = val->rank ? L->shape[val->rank - 1] : 1;
+    L->kind = LAYOUT_STD;
+    L->rank = rank;
+    for (int d = 0; d < rank; d++) L->shape[d] = shape[d];
+    L->C = rank ? shape[rank - 1] : 1;
     L->R = 1;
-    for (int d = 0; d + 1 < val->rank; d++) L->R *= L->shape[d];
-    if (val->rank == 0) { /* scalars are replicated in every thread */
+    for (int d = 0; d + 1 < rank; d++) L->R *= shape[d];
+    if (rank == 0) { /* scalars are replicated in every thread */
         L->nn = L->TC = L->cq = L->mm = L->J = 1;
         L->TR = g->T;
         return;
@@ -92,34 +99,78 @@ static void layout_of(const cg *g, ts_val v, layout *L) {
     L->nn = g->NN < L->C ? g->NN : L->C;
     int64_t CC = L->C / L->nn;
     L->TC = CC < g->T ? CC : g->T;
+    if (L->TC > g->COLMAX) L->TC = g->COLMAX;
     L->TR = g->T / L->TC;
     L->cq = CC / L->TC;
     L->mm = L->R >= L->TR ? L->R / L->TR : 1;
     L->J = L->mm * L->cq * L->nn;
 }
 
+static void value_std_layout(const cg *g, ts_val v, layout *L) {
+    int64_t shape[TS_MAX_RANK];
+    ts__value_shape(g->ir, g->plan, v, shape);
+    std_layout(g, g->ir->values[v].rank, shape, L);
+}
+
+/* Rows of `parent` (an STD layout), one value per row, replicated over the
+ * parent's column threads: the layout of a keepdim reduction over the last
+ * axis, so that broadcasting it back over the row needs no exchange. */
+static void rowrep_layout(const layout *parent, int rank, const int64_t *shape_in, layout *L) {
+    int64_t shape[TS_MAX_RANK]; /* shape_in may point into *L */
+    for (int d = 0; d < rank; d++) shape[d] = shape_in[d];
+    memset(L, 0, sizeof *L);
+    L->kind = LAYOUT_ROWREP;
+    L->rank = rank;
+    for (int d = 0; d < rank; d++) L->shape[d] = shape[d];
+    L->R = parent->R;
+    L->C = 1;
+    L->TC = parent->TC;
+    L->TR = parent->TR;
+    L->mm = parent->mm;
+    L->nn = L->cq = 1;
+    L->J = parent->mm;
+}
+
+static void layout_of(const cg *g, ts_val v, layout *L) { *L = g->lay[v]; }
+
 static int same_layout(const layout *a, const layout *b) {
-    return a->R == b->R && a->C == b->C && a->J == b->J && a->TC == b->TC && a->nn == b->nn;
+    return a->kind == b->kind && a->R == b->R && a->C == b->C && a->J == b->J && a->TC == b->TC && a->TR == b->TR && a->nn == b->nn &&
+           a->cq == b->cq && a->mm == b->mm;
 }
 
 /* Opens a loop over the elements a thread holds of a value with layout L.
- * Declares j (register), r, c, ok (row exists) and e0..e3 (multi-index). */
+ * Declares j (register), f_ (flat index in the value), ok_ (the element
+ * exists in this thread), own_ (this thread is the one that writes it:
+ * rank-1 values are computed redundantly by every row of threads, ROWREP
+ * values by every column thread) and e0..e3 (multi-index). */
+static void elem_decls(cg *g, const layout *L, const char *jv) {
+    if (L->rank == 0) {
+        line(g, "const int f_ = 0, ok_ = 1, own_ = tid == 0;");
+    } else if (L->kind == LAYOUT_ROWREP) {
+        line(g, "const int r_ = (int)(tid / %lld) + %s * %lld;", (long long)L->TC, jv, (long long)L->TR);
+        line(g, "const int f_ = r_, ok_ = r_ < %lld, own_ = ok_ && (tid %% %lld) == 0;", (long long)L->R, (long long)L->TC);
+    } else {
+        if (L->rank == 1) line(g, "const int r_ = 0;");
+        else line(g, "const int r_ = (int)(tid / %lld) + (%s / %lld) * %lld;", (long long)L->TC, jv, (long long)(L->nn * L->cq), (long long)L->TR);
+        line(g, "const int c_ = ((int)(tid %% %lld) + ((%s / %lld) %% %lld) * %lld) * %lld + %s %% %lld;", (long long)L->TC, jv, (long long)L->nn,
+             (long long)L->cq, (long long)L->TC, (long long)L->nn, jv, (long long)L->nn);
+        line(g, "const int f_ = r_ * %lld + c_, ok_ = r_ < %lld;", (long long)L->C, (long long)L->R);
+        if (L->rank == 1) line(g, "const int own_ = tid < %lld;", (long long)L->TC);
+        else line(g, "const int own_ = ok_;");
+    }
+    int64_t div = 1;
+    for (int d = L->rank - 1; d >= 0; d--) {
+        line(g, "const int e%d = (f_ / %lld) %% %lld;", d, (long long)div, (long long)L->shape[d]);
+        div *= L->shape[d];
+    }
+    line(g, "(void)f_; (void)ok_; (void)own_;");
+}
+
 static void elem_loop_begin(cg *g, const layout *L, const char *jv) {
     line(g, "%s", g->d->unroll);
     line(g, "for (int %s = 0; %s < %lld; %s++) {", jv, jv, (long long)L->J, jv);
     g->indent++;
-    line(g, "const int r_ = (int)(tid / %lld) + (%s / %lld) * %lld;", (long long)L->TC, jv, (long long)(L->nn * L->cq), (long long)L->TR);
-    line(g, "const int c_ = ((int)(tid %% %lld) + ((%s / %lld) %% %lld) * %lld) * %lld + %s %% %lld;", (long long)L->TC, jv, (long long)L->nn,
-         (long long)L->cq, (long long)L->TC, (long long)L->nn, jv, (long long)L->nn);
-    line(g, "const int ok_ = r_ < %lld;", (long long)L->R);
-    /* multi-index: leading dims from r_, last dim c_ */
-    int64_t div = 1;
-    for (int d = L->rank - 2; d >= 0; d--) {
-        line(g, "const int e%d = (r_ / %lld) %% %lld;", d, (long long)div, (long long)L->shape[d]);
-        div *= L->shape[d];
-    }
-    if (L->rank) line(g, "const int e%d = c_;", L->rank - 1);
-    line(g, "(void)ok_; (void)r_; (void)c_;");
+    elem_decls(g, L, jv);
 }
 
 static void elem_loop_end(cg *g) {
@@ -197,7 +248,8 @@ static void store_stmt(cg *g, int p, const char *off, const char *v) {
 static void index_exprs(const cg *g, const ts__op *op, const char *prefix, char *off, size_t on, char *cond, size_t cn) {
     const ts__param *pa = &g->ir->params[op->param];
     size_t ko = (size_t)snprintf(off, on, "off_%s", pa->name);
-    size_t kc = (size_t)snprintf(cond, cn, "1");
+    size_t kc = 0;
+    cond[0] = 0;
     int k = 0;
     for (int d = 0; d < pa->rank; d++) {
         const ts_index *ix = &op->idx[d];
@@ -210,8 +262,9 @@ static void index_exprs(const cg *g, const ts__op *op, const char *prefix, char 
         if (sz->name[0]) snprintf(ext, sizeof ext, "s_%s", sz->name);
         else snprintf(ext, sizeof ext, "%lld", (long long)sz->fixed);
         if (ko < on) ko += (size_t)snprintf(off + ko, on - ko, " + %s * st_%s_%d", idx, pa->name, d);
-        if (kc < cn) kc += (size_t)snprintf(cond + kc, cn - kc, " && %s < %s", idx, ext);
+        if (kc < cn) kc += (size_t)snprintf(cond + kc, cn - kc, "%s%s < %s", kc ? " && " : "", idx, ext);
     }
+    if (!kc) snprintf(cond, cn, "1");
 }
 
 static const char *vname(ts_val v) {
@@ -222,11 +275,6 @@ static const char *vname(ts_val v) {
     return buf[k];
 }
 
-/* Element of operand o for an element of a result with the same layout (register j). */
-static void operand_at(const cg *g, ts_val o, const char *j, char *buf, size_t n) {
-    if (g->ir->values[o].rank == 0) snprintf(buf, n, "%s[0]", vname(o));
-    else snprintf(buf, n, "%s[%s]", vname(o), j);
-}
 
 /* ---------------------------------------------------------------- local memory */
 
@@ -244,23 +292,33 @@ static void materialize(cg *g, ts_val v, int mask_axis, const char *identity) {
     layout L;
     layout_of(g, v, &L);
     const ts__value *val = &g->ir->values[v];
-    int64_t numel = L.R * L.C;
+    int64_t numel = 1;
+    for (int d = 0; d < L.rank; d++) numel *= L.shape[d];
     need_local(g, val->dtype, numel);
     line(g, "%s", g->d->barrier);
-    if (val->rank == 0) {
-        line(g, "if (tid == 0) %s[0] = %s[0];", local_buf(g, val->dtype), vname(v));
-    } else {
-        elem_loop_begin(g, &L, "j");
-        char cond[256] = "ok_";
-        if (mask_axis >= 0 && val->dims[mask_axis] != TS_NONE) {
-            const ts__tile *t = &g->ir->tiles[val->dims[mask_axis]];
-            snprintf(cond, sizeof cond, "ok_");
-            line(g, "const int valid_ = b_%s + e%d < x_%s;", t->name, mask_axis, t->name);
-            line(g, "if (ok_) %s[r_ * %lld + c_] = valid_ ? %s[j] : %s;", local_buf(g, val->dtype), (long long)L.C, vname(v), identity);
-        } else line(g, "if (%s) %s[r_ * %lld + c_] = %s[j];", cond, local_buf(g, val->dtype), (long long)L.C, vname(v));
-        elem_loop_end(g);
-    }
+    elem_loop_begin(g, &L, "j");
+    if (mask_axis >= 0 && val->dims[mask_axis] != TS_NONE) {
+        const ts__tile *t = &g->ir->tiles[val->dims[mask_axis]];
+        line(g, "if (own_) %s[f_] = (b_%s + e%d < x_%s) ? %s[j] : %s;", local_buf(g, val->dtype), t->name, mask_axis, t->name, vname(v), identity);
+    } else line(g, "if (own_) %s[f_] = %s[j];", local_buf(g, val->dtype), vname(v));
+    elem_loop_end(g);
     line(g, "%s", g->d->barrier);
+}
+
+/* Converts value `src` into the layout `to` in register array `dst` (declared
+ * here when `declare_it`), through local memory. */
+static void relayout(cg *g, ts_val src, const char *dst, const layout *to, int declare_it) {
+    ts_dtype dt = g->ir->values[src].dtype;
+    materialize(g, src, -1, "0");
+    if (declare_it) {
+        line(g, "%s %s[%lld];", reg_type(g, dt), dst, (long long)to->J);
+        g->priv += to->J;
+    }
+    elem_loop_begin(g, to, "j");
+    /* unconditional with a clamped index: PoCL 3.1's work-group vectorizer
+     * loses conditionally assigned private arrays across barriers */
+    line(g, "%s[j] = %s[ok_ ? f_ : 0];", dst, local_buf(g, dt));
+    elem_loop_end(g);
 }
 
 /* Flat index into a materialized operand o for the element e0.. of a result
@@ -351,39 +409,60 @@ static void declare(cg *g, ts_val v) {
 /* Elementwise op (unary, binary, select, cast, broadcast, expand_dims):
  * operands with the result's layout are read register by register; the
  * others are materialized and read by broadcast index. */
+static int dims_equal(const ts__value *a, const ts__value *b) {
+    return a->rank == b->rank && memcmp(a->dims, b->dims, sizeof(ts_tile) * (size_t)a->rank) == 0;
+}
+
+/* How an elementwise op reads operand o for its result: register by register
+ * (same layout), one row value per row of the result (ROWREP operand), one
+ * column value per column (rank-1 operand of the result's columns), or -1:
+ * through local memory. Writes the register index expression. */
+static int operand_access(const cg *g, ts_val o, ts_val res, char *idx, size_t n) {
+    const ts__value *ov = &g->ir->values[o], *rv = &g->ir->values[res];
+    const layout *Lo = &g->lay[o], *L = &g->lay[res];
+    if (ov->rank == 0) { snprintf(idx, n, "0"); return 1; }
+    if (dims_equal(ov, rv) && same_layout(Lo, L)) { snprintf(idx, n, "j"); return 1; }
+    if (L->kind != LAYOUT_STD || rv->rank < 1) return -1;
+    if (Lo->kind == LAYOUT_ROWREP && ov->rank == rv->rank && Lo->TC == L->TC && Lo->TR == L->TR && Lo->mm == L->mm && Lo->R == L->R &&
+        memcmp(ov->dims, rv->dims, sizeof(ts_tile) * (size_t)(rv->rank - 1)) == 0) {
+        snprintf(idx, n, "(j / %lld)", (long long)(L->cq * L->nn));
+        return 1;
+    }
+    if (Lo->kind == LAYOUT_STD && ov->rank == 1 && ov->dims[0] == rv->dims[rv->rank - 1] && Lo->C == L->C && Lo->TC == L->TC && Lo->nn == L->nn &&
+        Lo->cq == L->cq) {
+        snprintf(idx, n, "(j %% %lld)", (long long)(L->cq * L->nn));
+        return 1;
+    }
+    return -1;
+}
+
+/* Elementwise op (unary, binary, select, cast, broadcast, expand_dims):
+ * operands are read in registers where the layouts allow (operand_access);
+ * the others are materialized and read by broadcast index. */
 static void emit_elementwise(cg *g, const ts__op *op) {
     ts_val res = op->result;
     const ts__value *rv = &g->ir->values[res];
     layout L;
     layout_of(g, res, &L);
     int nin = op->kind == TS__OP_SELECT ? 3 : op->kind == TS__OP_BINARY ? 2 : 1;
-    int direct[3] = {1, 1, 1};
-    for (int k = 0; k < nin; k++) {
-        layout Lo;
-        layout_of(g, op->in[k], &Lo);
-        const ts__value *ov = &g->ir->values[op->in[k]];
-        direct[k] = ov->rank == 0 || (same_layout(&Lo, &L) && ov->rank == rv->rank && memcmp(ov->dims, rv->dims, sizeof ov->dims) == 0);
-        if (op->kind == TS__OP_EXPAND_DIMS) direct[k] = 0;
-    }
     declare(g, res);
-    /* Materialize non-direct operands one at a time (they share the buffer):
-     * read each into a temporary register array first. */
     char ops_s[3][160];
     for (int k = 0; k < nin; k++) {
-        if (direct[k]) {
-            operand_at(g, op->in[k], "j", ops_s[k], sizeof ops_s[k]);
+        ts_val o = op->in[k];
+        char idx[96];
+        if (op->kind != TS__OP_EXPAND_DIMS && operand_access(g, o, res, idx, sizeof idx) > 0) {
+            snprintf(ops_s[k], sizeof ops_s[k], "%s[%s]", vname(o), idx);
             continue;
         }
-        ts_val o = op->in[k];
+        /* through local memory, into a temporary in the result's layout */
         materialize(g, o, -1, "0");
         line(g, "%s t%d_%d[%lld];", reg_type(g, g->ir->values[o].dtype), (int)res, k, (long long)L.J);
+        g->priv += L.J;
         elem_loop_begin(g, &L, "j");
-        char idx[256];
-        if (op->kind == TS__OP_EXPAND_DIMS) {
-            /* same linear order as the result: flat index of e0.. in the result shape */
-            snprintf(idx, sizeof idx, "r_ * %lld + c_", (long long)L.C);
-        } else broadcast_index(g, o, rv->rank, idx, sizeof idx);
-        line(g, "if (ok_) t%d_%d[j] = %s[%s];", (int)res, k, local_buf(g, g->ir->values[o].dtype), idx);
+        char bidx[256];
+        if (op->kind == TS__OP_EXPAND_DIMS) snprintf(bidx, sizeof bidx, "f_"); /* same linear order */
+        else broadcast_index(g, o, rv->rank, bidx, sizeof bidx);
+        line(g, "t%d_%d[j] = %s[ok_ ? (%s) : 0];", (int)res, k, local_buf(g, g->ir->values[o].dtype), bidx);
         elem_loop_end(g);
         snprintf(ops_s[k], sizeof ops_s[k], "t%d_%d[j]", (int)res, k);
     }
@@ -402,6 +481,34 @@ static void emit_elementwise(cg *g, const ts__op *op) {
     elem_loop_end(g);
 }
 
+/* Vector width usable for whole chunks of a load/store of `op` with value
+ * layout L: the chunk is nn contiguous elements along the tensor's last dim
+ * (checked at run time: stride 1 and fully in range); 0 when not usable. */
+static int chunk_vector(const cg *g, const ts__op *op, const layout *L) {
+    const ts__param *pa = &g->ir->params[op->param];
+    if (!g->d->has_vector_types || L->kind != LAYOUT_STD || L->rank < 1) return 0;
+    if (L->nn != 2 && L->nn != 4 && L->nn != 8 && L->nn != 16) return 0;
+    if (pa->dtype != TS_F32 && pa->dtype != TS_F16) return 0;
+    if (op->idx[pa->rank - 1].kind != TS_IDX_TILE) return 0;
+    return (int)L->nn;
+}
+
+/* Opens the chunk loop of a vectorized load/store: declares j0 and the
+ * element variables of the chunk's first element, o_ (its offset) and vec_
+ * (the whole chunk can move as one vector). */
+static void chunk_begin(cg *g, const ts__op *op, const layout *L, const char *okvar, const char *off, const char *cond) {
+    const ts__param *pa = &g->ir->params[op->param];
+    const ts__tile *lt = &g->ir->tiles[op->idx[pa->rank - 1].tile];
+    line(g, "%s", g->d->unroll);
+    line(g, "for (int ch_ = 0; ch_ < %lld; ch_++) {", (long long)(L->J / L->nn));
+    g->indent++;
+    line(g, "const int j0 = ch_ * %lld;", (long long)L->nn);
+    elem_decls(g, L, "j0");
+    line(g, "const %s o_ = %s;", g->d->i64, off);
+    line(g, "const int vec_ = %s && st_%s_%d == 1 && %s && b_%s + e%d + %lld <= x_%s;", okvar, pa->name, pa->rank - 1, cond, lt->name, L->rank - 1,
+         (long long)L->nn, lt->name);
+}
+
 static void emit_load(cg *g, const ts__op *op) {
     ts_val res = op->result;
     declare(g, res);
@@ -410,8 +517,30 @@ static void emit_load(cg *g, const ts__op *op) {
     char off[1024], cond[1024], ex[1400], fill[64];
     index_exprs(g, op, "e", off, sizeof off, cond, sizeof cond);
     literal(g, g->ir->values[res].dtype, op->value, fill, sizeof fill);
-    elem_loop_begin(g, &L, "j");
     load_expr(g, op->param, "o_", ex, sizeof ex);
+    int nv = chunk_vector(g, op, &L);
+    if (nv) {
+        const ts__param *pa = &g->ir->params[op->param];
+        chunk_begin(g, op, &L, "ok_", off, cond);
+        line(g, "if (vec_) {");
+        if (pa->dtype == TS_F32) line(g, "  vstore%d(vload%d(0, p_%s + o_), 0, %s + j0);", nv, nv, pa->name, vname(res));
+        else line(g, "  vstore%d(vload_half%d(0, (%s const half*)(p_%s + o_)), 0, %s + j0);", nv, nv, g->d->global_ptr, pa->name, vname(res));
+        line(g, "} else {");
+        g->indent++;
+        line(g, "for (int jj_ = 0; jj_ < %d; jj_++) {", nv);
+        g->indent++;
+        line(g, "const int j = j0 + jj_;");
+        elem_decls(g, &L, "j");
+        line(g, "const %s o_ = %s;", g->d->i64, off);
+        line(g, "%s[j] = (ok_ && %s) ? (%s)%s : %s;", vname(res), cond, reg_type(g, g->ir->values[res].dtype), ex, fill);
+        g->indent--;
+        line(g, "}");
+        g->indent--;
+        line(g, "}");
+        elem_loop_end(g);
+        return;
+    }
+    elem_loop_begin(g, &L, "j");
     line(g, "const %s o_ = %s;", g->d->i64, off);
     line(g, "%s[j] = (ok_ && %s) ? (%s)%s : %s;", vname(res), cond, reg_type(g, g->ir->values[res].dtype), ex, fill);
     elem_loop_end(g);
@@ -429,6 +558,36 @@ static void emit_store(cg *g, const ts__op *op, int atomic) {
     int direct = vv->rank == r && memcmp(vv->dims, dims, sizeof(ts_tile) * (size_t)r) == 0;
     char off[1024], cond[1024], src[256];
     index_exprs(g, op, "e", off, sizeof off, cond, sizeof cond);
+    if (direct && !atomic) {
+        layout L;
+        layout_of(g, v, &L);
+        int nv = chunk_vector(g, op, &L);
+        if (nv && pa->dtype == g->ir->values[v].dtype) {
+            chunk_begin(g, op, &L, "own_", off, cond);
+            line(g, "if (vec_) {");
+            if (pa->dtype == TS_F32) line(g, "  vstore%d(vload%d(0, %s + j0), 0, p_%s + o_);", nv, nv, vname(v), pa->name);
+            else line(g, "  vstore_half%d_rte(vload%d(0, %s + j0), 0, (%s half*)(p_%s + o_));", nv, nv, vname(v), g->d->global_ptr, pa->name);
+            line(g, "} else {");
+            g->indent++;
+            line(g, "for (int jj_ = 0; jj_ < %d; jj_++) {", nv);
+            g->indent++;
+            line(g, "const int j = j0 + jj_;");
+            elem_decls(g, &L, "j");
+            line(g, "const %s o_ = %s;", g->d->i64, off);
+            snprintf(src, sizeof src, "%s[j]", vname(v));
+            line(g, "if (own_ && %s) {", cond);
+            g->indent++;
+            store_stmt(g, op->param, "o_", src);
+            g->indent--;
+            line(g, "}");
+            g->indent--;
+            line(g, "}");
+            g->indent--;
+            line(g, "}");
+            elem_loop_end(g);
+            return;
+        }
+    }
     if (direct || (vv->rank == 0 && r == 0)) {
         layout L;
         layout_of(g, v, &L);
@@ -438,7 +597,7 @@ static void emit_store(cg *g, const ts__op *op, int atomic) {
         } else elem_loop_begin(g, &L, "j");
         snprintf(src, sizeof src, vv->rank == 0 ? "%s[0]" : "%s[j]", vname(v));
         line(g, "const %s o_ = %s;", g->d->i64, off);
-        line(g, "if (%s%s) {", vv->rank ? "ok_ && " : "", cond);
+        line(g, "if (%s%s) {", vv->rank ? "own_ && " : "", cond);
         g->indent++;
         if (atomic) {
             if (pa->dtype == TS_I32) line(g, "atomic_add(&p_%s[o_], (int)(%s));", pa->name, src);
@@ -455,25 +614,14 @@ static void emit_store(cg *g, const ts__op *op, int atomic) {
     /* broadcast store: materialize, then every element of the index shape */
     materialize(g, v, -1, "0");
     layout L;
-    memset(&L, 0, sizeof L);
-    /* a layout for the index shape, built like layout_of */
-    L.rank = r;
-    for (int d = 0; d < r; d++) L.shape[d] = g->plan->block[dims[d]];
-    L.C = r ? L.shape[r - 1] : 1;
-    L.R = 1;
-    for (int d = 0; d + 1 < r; d++) L.R *= L.shape[d];
-    L.nn = g->NN < L.C ? g->NN : L.C;
-    int64_t CC = L.C / L.nn;
-    L.TC = CC < g->T ? CC : g->T;
-    L.TR = g->T / L.TC;
-    L.cq = CC / L.TC;
-    L.mm = L.R >= L.TR ? L.R / L.TR : 1;
-    L.J = L.mm * L.cq * L.nn;
+    int64_t ishape[TS_MAX_RANK];
+    for (int d = 0; d < r; d++) ishape[d] = g->plan->block[dims[d]];
+    std_layout(g, r, ishape, &L);
     elem_loop_begin(g, &L, "j");
     char idx[256];
     broadcast_index(g, v, r, idx, sizeof idx);
     line(g, "const %s o_ = %s;", g->d->i64, off);
-    line(g, "if (ok_ && %s) {", cond);
+    line(g, "if (own_ && %s) {", cond);
     g->indent++;
     snprintf(src, sizeof src, "%s[%s]", local_buf(g, vv->dtype), idx);
     if (atomic) {
@@ -509,7 +657,134 @@ static void emit_gather(cg *g, const ts__op *op) {
     if (!g->ir->sizes[pa->sizes[0]].name[0]) cg_fail(g, TS_ERR_UNSUPPORTED, "gather: tables with a fixed row count are not lowered yet");
 }
 
+/* Reduction over the last axis of a value in the standard layout: each
+ * thread folds the elements of each row it holds into a partial (padding
+ * skipped), the partials of a row meet in local memory, and each result
+ * element folds its row's TC partials. With keepdim the result is ROWREP,
+ * so broadcasting it back over the row needs no exchange. */
+static int fast_reduce(const cg *g, const ts__op *op) {
+    const ts__value *xv = &g->ir->values[op->in[0]];
+    return op->axis == xv->rank - 1 && g->lay[op->in[0]].kind == LAYOUT_STD;
+}
+
+static const char *reduce_identity(int sub, ts_dtype dt) {
+    int is_f = !is_int(dt);
+    switch (sub) {
+    case TS_RED_MAX:
+    case TS_RED_ARGMAX: return is_f ? "(-1.0f/0.0f)" : (dt == TS_I64 ? "(long)0x8000000000000000UL" : "(-2147483647 - 1)");
+    case TS_RED_MIN: return is_f ? "(1.0f/0.0f)" : (dt == TS_I64 ? "(long)0x7fffffffffffffffL" : "2147483647");
+    default: return "0";
+    }
+}
+
+static void fold_stmt(cg *g, int sub, ts_dtype dt, const char *acc, const char *x) {
+    int is_f = !is_int(dt);
+    switch (sub) {
+    case TS_RED_MAX: line(g, is_f ? "%s = ts_max(%s, %s);" : "%s = %s > %s ? %s : %s;", acc, acc, x, acc, x); break;
+    case TS_RED_MIN: line(g, is_f ? "%s = ts_min(%s, %s);" : "%s = %s < %s ? %s : %s;", acc, acc, x, acc, x); break;
+    default: line(g, "%s += %s;", acc, x); break;
+    }
+}
+
+static void emit_reduce_fast(cg *g, const ts__op *op) {
+    ts_val x = op->in[0], res = op->result;
+    const ts__value *xv = &g->ir->values[x];
+    ts_dtype dt = xv->dtype;
+    const layout *L = &g->lay[x];
+    ts_tile rt = xv->dims[op->axis];
+    const char *rtn = rt != TS_NONE ? g->ir->tiles[rt].name : NULL;
+    const char *lb = local_buf(g, dt), *rtype = reg_type(g, dt);
+    int argmax = op->sub == TS_RED_ARGMAX;
+    int64_t nparts = L->R * L->TC;
+    int direct = L->TC == 1 && g->lay[res].kind == LAYOUT_ROWREP; /* the thread holds whole rows */
+    if (direct) {
+        declare(g, res);
+        line(g, "{");
+        g->indent++;
+    } else need_local(g, dt, nparts);
+    int64_t ioff = is_int(dt) ? nparts : 0; /* argmax indices in ts_li after int values */
+    if (argmax && !direct) need_local(g, TS_I32, ioff + nparts);
+    if (!direct) line(g, "%s", g->d->barrier);
+    line(g, "{");
+    g->indent++;
+    line(g, "const int tr_ = (int)(tid / %lld), tc_ = (int)(tid %% %lld);", (long long)L->TC, (long long)L->TC);
+    line(g, "%s", g->d->unroll);
+    line(g, "for (int i = 0; i < %lld; i++) {", (long long)L->mm);
+    g->indent++;
+    line(g, "%s acc_ = %s;", rtype, reduce_identity(op->sub, dt));
+    if (argmax) line(g, "int arg_ = 0x7fffffff, first_ = 1;");
+    line(g, "%s", g->d->unroll);
+    line(g, "for (int x = 0; x < %lld; x++) {", (long long)(L->cq * L->nn));
+    g->indent++;
+    line(g, "const int c_ = (tc_ + (x / %lld) * %lld) * %lld + x %% %lld;", (long long)L->nn, (long long)L->TC, (long long)L->nn, (long long)L->nn);
+    char xv_s[64];
+    snprintf(xv_s, sizeof xv_s, "%s[i * %lld + x]", vname(x), (long long)(L->cq * L->nn));
+    if (rtn) line(g, "if (b_%s + c_ < x_%s) {", rtn, rtn);
+    else line(g, "{");
+    g->indent++;
+    if (argmax) line(g, "if (first_ || %s > acc_) { acc_ = %s; arg_ = (int)(%s%s + c_); first_ = 0; }", xv_s, xv_s, rtn ? "b_" : "", rtn ? rtn : "0");
+    else fold_stmt(g, op->sub, dt, "acc_", xv_s);
+    g->indent--;
+    line(g, "}");
+    g->indent--;
+    line(g, "}");
+    if (direct) {
+        if (op->sub == TS_RED_MEAN) {
+            if (rtn) line(g, "%s[i] = acc_ / (%s)min((%s)%lld, x_%s - b_%s);", vname(res), rtype, g->d->i64, (long long)L->C, rtn, rtn);
+            else line(g, "%s[i] = acc_ / (%s)%lld;", vname(res), rtype, (long long)L->C);
+        } else line(g, "%s[i] = %s;", vname(res), argmax ? "arg_" : "acc_");
+        g->indent--;
+        line(g, "}");
+        g->indent--;
+        line(g, "}");
+        g->indent--;
+        line(g, "}");
+        return;
+    }
+    if (xv->rank == 1) line(g, "const int r_ = 0, wr_ = tr_ == 0;");
+    else line(g, "const int r_ = tr_ + i * %lld, wr_ = r_ < %lld;", (long long)L->TR, (long long)L->R);
+    line(g, "if (wr_) {");
+    line(g, "  %s[r_ * %lld + tc_] = acc_;", lb, (long long)L->TC);
+    if (argmax) line(g, "  ts_li[%lld + r_ * %lld + tc_] = arg_;", (long long)ioff, (long long)L->TC);
+    line(g, "}");
+    g->indent--;
+    line(g, "}");
+    g->indent--;
+    line(g, "}");
+    line(g, "%s", g->d->barrier);
+    declare(g, res);
+    layout Lr;
+    layout_of(g, res, &Lr);
+    elem_loop_begin(g, &Lr, "j");
+    line(g, "{ /* every thread, clamped (see relayout) */");
+    line(g, "  const int fq_ = ok_ ? f_ : 0;");
+    g->indent++;
+    line(g, "%s acc_ = %s[fq_ * %lld];", rtype, lb, (long long)L->TC);
+    if (argmax) line(g, "int arg_ = ts_li[%lld + fq_ * %lld];", (long long)ioff, (long long)L->TC);
+    line(g, "for (int k_ = 1; k_ < %lld; k_++) {", (long long)L->TC);
+    g->indent++;
+    line(g, "const %s y_ = %s[fq_ * %lld + k_];", rtype, lb, (long long)L->TC);
+    if (argmax) {
+        line(g, "const int ya_ = ts_li[%lld + fq_ * %lld + k_];", (long long)ioff, (long long)L->TC);
+        line(g, "if (y_ > acc_ || (y_ == acc_ && ya_ < arg_)) { acc_ = y_; arg_ = ya_; }");
+    } else fold_stmt(g, op->sub, dt, "acc_", "y_");
+    g->indent--;
+    line(g, "}");
+    if (op->sub == TS_RED_MEAN) {
+        if (rtn) line(g, "%s[j] = acc_ / (%s)min((%s)%lld, x_%s - b_%s);", vname(res), rtype, g->d->i64, (long long)L->C, rtn, rtn);
+        else line(g, "%s[j] = acc_ / (%s)%lld;", vname(res), rtype, (long long)L->C);
+    } else if (argmax) line(g, "%s[j] = arg_;", vname(res));
+    else line(g, "%s[j] = acc_;", vname(res));
+    g->indent--;
+    line(g, "}");
+    elem_loop_end(g);
+}
+
 static void emit_reduce(cg *g, const ts__op *op) {
+    if (fast_reduce(g, op)) {
+        emit_reduce_fast(g, op);
+        return;
+    }
     ts_val x = op->in[0], res = op->result;
     const ts__value *xv = &g->ir->values[x];
     ts_dtype dt = xv->dtype;
@@ -584,7 +859,7 @@ static void emit_transpose(cg *g, const ts__op *op) {
     layout L;
     layout_of(g, res, &L);
     elem_loop_begin(g, &L, "j");
-    line(g, "if (ok_) %s[j] = %s[e1 * %lld + e0];", vname(res), local_buf(g, g->ir->values[x].dtype), (long long)shape[1]);
+    line(g, "%s[j] = %s[ok_ ? e1 * %lld + e0 : 0];", vname(res), local_buf(g, g->ir->values[x].dtype), (long long)shape[1]);
     elem_loop_end(g);
 }
 
@@ -644,8 +919,7 @@ static void emit_dot(cg *g, const ts__op *op) {
         /* registers -> local memory, with elements past the k extent zeroed */
         int kaxis = w ? 0 : 1;
         elem_loop_begin(g, &Lv, "j");
-        line(g, "if (ok_) ts_lf[%lld + r_ * %lld + c_] = (b_%s + e%d < x_%s) ? (float)%s[j] : 0.0f;", (long long)base, (long long)Lv.C, kt->name, kaxis,
-             kt->name, vname(v));
+        line(g, "if (own_) ts_lf[%lld + f_] = (b_%s + e%d < x_%s) ? (float)%s[j] : 0.0f;", (long long)base, kt->name, kaxis, kt->name, vname(v));
         elem_loop_end(g);
     }
     if (!la || !lb) line(g, "%s", g->d->barrier);
@@ -760,6 +1034,69 @@ static void count_uses(cg *g) {
     }
 }
 
+/* Chooses a layout for every value (see the file comment): the standard
+ * layout of its shape, except keepdim reductions over the last axis (ROWREP
+ * of their input) and elementwise results that take a same-shape operand's
+ * ROWREP layout. Loop-carried values take their yield's layout when it
+ * differs from the init's; the pass repeats until loops agree. */
+static void assign_layouts(cg *g) {
+    const ts__kir *ir = g->ir;
+    int *pref = ts__calloc((size_t)(ir->nvalues + 1), sizeof(int)); /* 1: carried takes the yield's layout */
+    layout *prefL = ts__calloc((size_t)(ir->nvalues + 1), sizeof(layout));
+    if (!pref || !prefL) { free(pref); free(prefL); cg_fail(g, TS_ERR_OUT_OF_MEMORY, "out of memory"); return; }
+    for (int round = 0; round < 4; round++) {
+        int changed = 0;
+        for (int v = 0; v < ir->nvalues; v++) value_std_layout(g, v, &g->lay[v]);
+        for (int i = 0; i < ir->nops; i++) {
+            const ts__op *op = &ir->ops[i];
+            switch (op->kind) {
+            case TS__OP_REDUCE:
+                if (fast_reduce(g, op) && op->keepdim && ir->values[op->result].rank >= 2)
+                    rowrep_layout(&g->lay[op->in[0]], g->lay[op->result].rank, g->lay[op->result].shape, &g->lay[op->result]);
+                break;
+            case TS__OP_UNARY:
+            case TS__OP_BINARY:
+            case TS__OP_SELECT:
+            case TS__OP_CAST: {
+                int nin = op->kind == TS__OP_SELECT ? 3 : op->kind == TS__OP_BINARY ? 2 : 1;
+                for (int k = 0; k < nin; k++) {
+                    ts_val o = op->in[k];
+                    if (g->lay[o].kind == LAYOUT_ROWREP && dims_equal(&ir->values[o], &ir->values[op->result])) {
+                        g->lay[op->result] = g->lay[o];
+                        break;
+                    }
+                }
+                break;
+            }
+            case TS__OP_LOOP_BEGIN:
+                for (int c = 0; c < op->ncarry; c++) {
+                    ts_val cv = op->carried[c];
+                    if (pref[cv]) g->lay[cv] = prefL[cv]; /* the yield's layout found last round */
+                    else g->lay[cv] = g->lay[op->init[c]];
+                }
+                break;
+            case TS__OP_LOOP_END: {
+                const ts__op *bop = &ir->ops[op->match];
+                for (int c = 0; c < op->ncarry; c++) {
+                    ts_val cv = bop->carried[c];
+                    if (!same_layout(&g->lay[op->yields[c]], &g->lay[cv]) && !pref[cv]) {
+                        pref[cv] = 1;
+                        prefL[cv] = g->lay[op->yields[c]];
+                        changed = 1;
+                    }
+                    g->lay[op->results[c]] = g->lay[cv];
+                }
+                break;
+            }
+            default: break;
+            }
+        }
+        if (!changed) break;
+    }
+    free(pref);
+    free(prefL);
+}
+
 static void emit_params(cg *g, const char *entry) {
     const ts__kir *ir = g->ir;
     ts__sb_printf(&g->sb, "%s %s(", g->d->kernel_qual, entry);
@@ -809,12 +1146,21 @@ ts_status ts__codegen_c(const ts_kernel *k, const ts__plan *plan, ts_dialect dia
     cg g = {.ir = &k->ir, .plan = plan, .d = d};
     g.T = ts__cg_threads(&k->ir, plan);
     g.NN = kernel_nn(&k->ir, plan);
+    g.COLMAX = g.T;
+    if (plan->col_threads < g.T) {
+        int has_dot = 0;
+        for (int i = 0; i < k->ir.nops; i++) has_dot |= k->ir.ops[i].kind == TS__OP_DOT;
+        if (!has_dot) g.COLMAX = plan->col_threads; /* a dot's layout is its micro-tile */
+    }
     if (caps && g.T > caps->max_group_size)
         return ts__error(TS_ERR_BAD_CONFIG, "kernel '%s': the config needs %d threads per group, the device allows %d", k->ir.name, g.T, caps->max_group_size);
     g.uses = ts__calloc((size_t)(k->ir.nvalues + 1), sizeof(int));
     g.fused = ts__calloc((size_t)(k->ir.nops + 1), sizeof(int));
     if (!g.uses || !g.fused) { free(g.uses); free(g.fused); return TS_ERR_OUT_OF_MEMORY; }
     count_uses(&g);
+    g.lay = ts__calloc((size_t)(k->ir.nvalues + 1), sizeof *g.lay);
+    if (!g.lay) { free(g.uses); free(g.fused); return TS_ERR_OUT_OF_MEMORY; }
+    assign_layouts(&g);
     const ts__kir *ir = &k->ir;
     ts__sb body = {0};
     /* The body is emitted first (it determines local memory needs), then the
@@ -886,7 +1232,9 @@ ts_status ts__codegen_c(const ts_kernel *k, const ts__plan *plan, ts_dialect dia
                 declare(&g, op->carried[c]);
                 layout L;
                 layout_of(&g, op->carried[c], &L);
-                line(&g, "for (int j = 0; j < %lld; j++) %s[j] = %s[j];", (long long)L.J, vname(op->carried[c]), vname(op->init[c]));
+                if (same_layout(&L, &g.lay[op->init[c]]))
+                    line(&g, "for (int j = 0; j < %lld; j++) %s[j] = %s[j];", (long long)L.J, vname(op->carried[c]), vname(op->init[c]));
+                else relayout(&g, op->init[c], vname(op->carried[c]), &L, 0);
             }
             line(&g, "for (%s b_%s = 0; b_%s < x_%s; b_%s += %lld) {", d->i64, t->name, t->name, t->name, t->name, (long long)plan->block[op->tile]);
             g.indent++;
@@ -899,7 +1247,11 @@ ts_status ts__codegen_c(const ts_kernel *k, const ts__plan *plan, ts_dialect dia
                 layout L;
                 layout_of(&g, bop->carried[c], &L);
                 line(&g, "%s y%d_%d[%lld];", reg_type(&g, ir->values[bop->carried[c]].dtype), i, c, (long long)L.J);
-                line(&g, "for (int j = 0; j < %lld; j++) y%d_%d[j] = %s[j];", (long long)L.J, i, c, vname(op->yields[c]));
+                char yn[32];
+                snprintf(yn, sizeof yn, "y%d_%d", i, c);
+                if (same_layout(&L, &g.lay[op->yields[c]]))
+                    line(&g, "for (int j = 0; j < %lld; j++) y%d_%d[j] = %s[j];", (long long)L.J, i, c, vname(op->yields[c]));
+                else relayout(&g, op->yields[c], yn, &L, 0);
             }
             for (int c = 0; c < op->ncarry; c++) {
                 layout L;
@@ -932,12 +1284,13 @@ ts_status ts__codegen_c(const ts_kernel *k, const ts__plan *plan, ts_dialect dia
     ts__sb_puts(&g.sb, "}\n");
     free(g.uses);
     free(g.fused);
+    free(g.lay);
     int64_t local_bytes = g.lf * 4 + g.li * 4;
     /* Large private arrays spill to the stack (and crash some drivers): such
      * configs are refused, and the tuner prunes them. */
-    if (!g.err && g.priv > TS__MAX_PRIVATE)
-        cg_fail(&g, TS_ERR_BAD_CONFIG, "needs %lld private elements per thread (at most %d); use smaller blocks or more threads", (long long)g.priv,
-                TS__MAX_PRIVATE);
+    if (!g.err && (g.priv > TS__MAX_PRIVATE || g.priv * g.T > TS__MAX_PRIVATE_GROUP))
+        cg_fail(&g, TS_ERR_BAD_CONFIG, "needs %lld private elements per thread x %d threads (at most %d per thread, %d per group); use smaller blocks",
+                (long long)g.priv, g.T, TS__MAX_PRIVATE, TS__MAX_PRIVATE_GROUP);
     if (!g.err && caps && caps->shared_mem_bytes && local_bytes > caps->shared_mem_bytes)
         cg_fail(&g, TS_ERR_BAD_CONFIG, "needs %lld bytes of local memory, the device has %lld", (long long)local_bytes, (long long)caps->shared_mem_bytes);
     if (g.err) {
