@@ -1,0 +1,235 @@
+/* safetensors_upload.c: file tensors to device tensors and back.
+ *
+ * Sections: one tensor (raw chunks straight from the mapping, or converted
+ * through one bounded staging buffer); tensor sets (a whole file or
+ * collection); saving a set back.
+ *
+ * Memory bound: a raw upload hands the backend slices of the mapping, at
+ * most chunk_bytes each; a converting upload owns one staging buffer of at
+ * most chunk_bytes. Neither ever holds a whole tensor in host memory. */
+#include "safetensors_internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* ---------------------------------------------------------------- one tensor */
+
+static ts_st_upload_options options_of(const ts_st_upload_options *o) {
+    ts_st_upload_options d = TS_ST_UPLOAD_OPTIONS_INIT;
+    if (o && o->size >= sizeof d) {
+        d.convert = o->convert;
+        d.chunk_bytes = o->chunk_bytes;
+    }
+    if (!d.chunk_bytes) d.chunk_bytes = TS__ST_CHUNK;
+    if (d.chunk_bytes < 64) d.chunk_bytes = 64;
+    return d;
+}
+
+/* The runtime dtype a file tensor becomes on ctx under `o`. */
+static ts_status target_dtype(ts_context *ctx, const ts_st_tensor_info *info, const ts_st_upload_options *o, ts_dtype *out) {
+    ts_dtype td;
+    ts_status s = ts_st_dtype_to_ts(info->dtype, &td);
+    if (s) return s;
+    if (td == TS_F16 || td == TS_BF16) {
+        if (o->convert == TS_ST_CONVERT_ALWAYS || (o->convert == TS_ST_CONVERT_IF_UNSUPPORTED && !ts_device_supports_dtype(ctx, td)))
+            td = TS_F32;
+    }
+    *out = td;
+    return TS_OK;
+}
+
+static ts_status upload_one(ts_context *ctx, const ts_st_tensor_info *info, const ts_st_upload_options *o, ts_tensor **out) {
+    ts_dtype td;
+    ts_status s = target_dtype(ctx, info, o, &td);
+    if (s) return s;
+    if (info->rank > TS_MAX_RANK)
+        return ts__error(TS_ERR_UNSUPPORTED, "rank %d is above the runtime's limit of %d", info->rank, TS_MAX_RANK);
+    int64_t shape[TS_MAX_RANK] = {1};
+    int rank = info->rank ? info->rank : 1; /* a scalar becomes [1] */
+    for (int d = 0; d < info->rank; d++) {
+        if (info->shape[d] > (uint64_t)INT64_MAX) return ts__error(TS_ERR_LIMIT, "dim %d is too large", d);
+        shape[d] = (int64_t)info->shape[d];
+    }
+    ts_tensor *t = NULL;
+    if ((s = ts_tensor_create(ctx, td, rank, shape, &t))) return s;
+    const uint8_t *src = info->data;
+    size_t chunk = o->chunk_bytes;
+    ts_dtype from;
+    ts_st_dtype_to_ts(info->dtype, &from);
+    if (td == from) {
+        if ((uint64_t)info->numel * ts_dtype_size(td) != info->nbytes)
+            s = ts__error(TS_ERR_UNSUPPORTED, "runtime dtype %s does not have the file's element size", ts_dtype_name(td));
+        for (size_t at = 0; at < info->nbytes && !s; at += chunk) {
+            size_t n = info->nbytes - at < chunk ? info->nbytes - at : chunk;
+            s = ts_tensor_write_range(t, at, src + at, n);
+        }
+    } else { /* f16 / bf16 -> f32 */
+        size_t per = chunk / sizeof(float), total = (size_t)info->numel;
+        size_t cap = total < per ? total : per;
+        float *buf = malloc((cap ? cap : 1) * sizeof *buf);
+        if (!buf) s = ts__error(TS_ERR_OUT_OF_MEMORY, "out of memory for a %zu-byte staging buffer", cap * sizeof *buf);
+        for (size_t at = 0; at < total && !s; at += per) {
+            size_t n = total - at < per ? total - at : per;
+            for (size_t i = 0; i < n; i++) {
+                uint16_t h;
+                memcpy(&h, src + 2 * (at + i), 2); /* the file may not align it */
+                buf[i] = from == TS_F16 ? ts__half_to_float(h) : ts__bf16_to_float(h);
+            }
+            s = ts_tensor_write_range(t, at * sizeof(float), buf, n * sizeof(float));
+        }
+        free(buf);
+    }
+    if (s) {
+        ts_tensor_destroy(t);
+        return s;
+    }
+    *out = t;
+    return TS_OK;
+}
+
+ts_status ts_st_upload(ts_context *ctx, const ts_st_tensor_info *info, const ts_st_upload_options *opts, ts_tensor **out) {
+    if (!out) return ts__error(TS_ERR_INVALID_ARGUMENT, "ts_st_upload: out is NULL");
+    *out = NULL;
+    if (!ctx || !info || !info->name || (!info->data && info->nbytes))
+        return ts__error(TS_ERR_INVALID_ARGUMENT, "ts_st_upload: NULL argument");
+    ts_st_upload_options o = options_of(opts);
+    ts_status s = upload_one(ctx, info, &o, out);
+    if (s) ts__error_prefix("uploading tensor '%.*s' (%s)", TS__ST_QUOTE, info->name, ts_st_dtype_name(info->dtype));
+    return s;
+}
+
+/* ---------------------------------------------------------------- tensor sets */
+
+typedef struct set_entry {
+    char *name;
+    ts_tensor *t;
+    ts_st_dtype fdtype;
+    int frank;
+    uint64_t *fshape;
+} set_entry;
+
+struct ts_st_tensor_set {
+    set_entry *e; /* sorted by name */
+    size_t n;
+};
+
+void ts_st_tensor_set_destroy(ts_st_tensor_set *s) {
+    if (!s) return;
+    for (size_t i = 0; i < s->n; i++) {
+        ts_tensor_destroy(s->e[i].t);
+        free(s->e[i].name);
+        free(s->e[i].fshape);
+    }
+    free(s->e);
+    free(s);
+}
+
+static int cmp_info_name(const void *a, const void *b) {
+    return strcmp(((const ts_st_tensor_info *)a)->name, ((const ts_st_tensor_info *)b)->name);
+}
+
+/* Uploads infos (sorted by name) into a new set. */
+static ts_status upload_list(ts_context *ctx, const ts_st_tensor_info *infos, size_t n, const ts_st_upload_options *opts,
+                             ts_st_tensor_set **out) {
+    *out = NULL;
+    if (!ctx) return ts__error(TS_ERR_INVALID_ARGUMENT, "ts_st_upload: context is NULL");
+    ts_st_tensor_set *set = ts__calloc(1, sizeof *set);
+    if (!set) return TS_ERR_OUT_OF_MEMORY;
+    set->e = ts__calloc(n ? n : 1, sizeof *set->e);
+    if (!set->e) {
+        free(set);
+        return TS_ERR_OUT_OF_MEMORY;
+    }
+    for (size_t i = 0; i < n; i++) {
+        set_entry *e = &set->e[i];
+        e->fdtype = infos[i].dtype;
+        e->frank = infos[i].rank;
+        e->name = ts__strdup(infos[i].name);
+        if (infos[i].rank) e->fshape = ts__calloc((size_t)infos[i].rank, sizeof *e->fshape);
+        ts_status s = !e->name || (infos[i].rank && !e->fshape) ? TS_ERR_OUT_OF_MEMORY : ts_st_upload(ctx, &infos[i], opts, &e->t);
+        set->n = i + 1;
+        if (s) {
+            ts_st_tensor_set_destroy(set);
+            return s;
+        }
+        if (infos[i].rank) memcpy(e->fshape, infos[i].shape, (size_t)infos[i].rank * sizeof *e->fshape);
+    }
+    *out = set;
+    return TS_OK;
+}
+
+ts_status ts_st_upload_file(ts_context *ctx, const ts_st_file *f, const ts_st_upload_options *opts, ts_st_tensor_set **out) {
+    if (!out) return ts__error(TS_ERR_INVALID_ARGUMENT, "ts_st_upload_file: out is NULL");
+    *out = NULL;
+    if (!f) return ts__error(TS_ERR_INVALID_ARGUMENT, "ts_st_upload_file: file is NULL");
+    size_t n = ts_st_count(f);
+    ts_st_tensor_info *infos = ts__calloc(n ? n : 1, sizeof *infos);
+    if (!infos) return TS_ERR_OUT_OF_MEMORY;
+    for (size_t i = 0; i < n; i++) ts_st_tensor_at(f, i, &infos[i]);
+    qsort(infos, n, sizeof *infos, cmp_info_name);
+    ts_status s = upload_list(ctx, infos, n, opts, out);
+    if (s) ts__error_prefix("'%s'", ts_st_path(f));
+    free(infos);
+    return s;
+}
+
+ts_status ts_st_upload_collection(ts_context *ctx, const ts_st_collection *c, const ts_st_upload_options *opts, ts_st_tensor_set **out) {
+    if (!out) return ts__error(TS_ERR_INVALID_ARGUMENT, "ts_st_upload_collection: out is NULL");
+    *out = NULL;
+    if (!c) return ts__error(TS_ERR_INVALID_ARGUMENT, "ts_st_upload_collection: collection is NULL");
+    size_t n = ts_st_collection_count(c);
+    ts_st_tensor_info *infos = ts__calloc(n ? n : 1, sizeof *infos);
+    if (!infos) return TS_ERR_OUT_OF_MEMORY;
+    for (size_t i = 0; i < n; i++) ts_st_collection_tensor_at(c, i, &infos[i]); /* already sorted by name */
+    ts_status s = upload_list(ctx, infos, n, opts, out);
+    free(infos);
+    return s;
+}
+
+size_t ts_st_tensor_set_count(const ts_st_tensor_set *s) { return s ? s->n : 0; }
+const char *ts_st_tensor_set_name(const ts_st_tensor_set *s, size_t i) { return s && i < s->n ? s->e[i].name : NULL; }
+ts_tensor *ts_st_tensor_set_tensor(const ts_st_tensor_set *s, size_t i) { return s && i < s->n ? s->e[i].t : NULL; }
+ts_st_dtype ts_st_tensor_set_file_dtype(const ts_st_tensor_set *s, size_t i) { return s && i < s->n ? s->e[i].fdtype : TS_ST_DTYPE_COUNT; }
+
+int ts_st_tensor_set_file_shape(const ts_st_tensor_set *s, size_t i, const uint64_t **shape) {
+    if (!s || i >= s->n) {
+        if (shape) *shape = NULL;
+        return -1;
+    }
+    if (shape) *shape = s->e[i].fshape;
+    return s->e[i].frank;
+}
+
+ts_tensor *ts_st_tensor_set_find(const ts_st_tensor_set *s, const char *name) {
+    if (!s || !name) return NULL;
+    size_t lo = 0, hi = s->n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        int c = strcmp(s->e[mid].name, name);
+        if (c == 0) return s->e[mid].t;
+        if (c < 0) lo = mid + 1;
+        else hi = mid;
+    }
+    return NULL;
+}
+
+/* ---------------------------------------------------------------- saving back */
+
+ts_status ts_st_save_set(const ts_st_tensor_set *set, const ts_st_file *metadata, const char *path) {
+    if (!set || !path) return ts__error(TS_ERR_INVALID_ARGUMENT, "ts_st_save_set: NULL argument");
+    ts_st_writer *w = NULL;
+    ts_status s = ts_st_writer_create(&w);
+    for (size_t i = 0; i < set->n && !s; i++) {
+        const set_entry *e = &set->e[i];
+        /* tensors of a set come from ts_tensor_create: storage offset 0, so downloads can be chunked */
+        s = ts__st_writer_add_tensor(w, e->name, e->t, e->fdtype, e->frank, e->fshape, 1);
+    }
+    for (size_t i = 0; metadata && i < ts_st_metadata_count(metadata) && !s; i++) {
+        const char *k, *v;
+        ts_st_metadata_at(metadata, i, &k, &v);
+        s = ts_st_writer_metadata(w, k, v);
+    }
+    if (!s) s = ts_st_writer_save(w, path);
+    ts_st_writer_destroy(w);
+    return s;
+}
