@@ -2,6 +2,7 @@
  * writes JSON (one entry per measurement: ours against a peer measured side
  * by side in the same run, medians after warm-up). */
 #include "bench.h"
+#include "bench_tuner.h"
 #include "cli.h"
 
 #include <jansson.h>
@@ -101,6 +102,7 @@ int ts_cli_bench(int argc, char **argv) {
            "ratio", "GB/s", "GFLOP/s");
     ts_bench_kernels(&r, &o);
     ts_bench_safetensors(&r, &o);
+    ts_bench_tuner(&r, &o);
     const char *json = ts_cli_option(argc, argv, "--json"), *md = ts_cli_option(argc, argv, "--markdown");
     int rc = 0;
     if (json && write_json(&r, json) != 0) {
