@@ -23,6 +23,8 @@ static const command commands[] = {
     {"run", ts_cli_run, "run a kernel (FILE.tile or example) and check it against the reference"},
     {"compile", ts_cli_compile, "print the generated source of a kernel for a target"},
     {"inspect", ts_cli_inspect, "list the tensors and metadata of a .safetensors file"},
+    {"tune", ts_cli_tune, "tune a kernel on a device; list/export/import the tuning database"},
+    {"conformance", ts_cli_conformance, "run the conformance suite on a backend (pass/fail per case, JSON and JUnit reports)"},
 };
 
 static void usage(FILE *f) {
