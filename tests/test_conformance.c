@@ -228,6 +228,17 @@ static void check_junit(const char *dir, const char *xml, const char *must_conta
     cr_assert(strncmp(t, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>", 38) == 0, "JUnit file %s does not start with an XML declaration", xml);
     cr_expect(strstr(t, "<testsuites") && strstr(t, "</testsuites>"));
     free(t);
+    /* the schema: tests/junit.xsd (Jenkins' junit-10 layout) through xmllint */
+    if (system("command -v xmllint >/dev/null 2>&1") == 0) {
+        char vcmd[8192];
+        snprintf(vcmd, sizeof vcmd, "xmllint --noout --schema '%s/tests/junit.xsd' '%s' > '%s/xmllint.out' 2>&1", TS_SOURCE_DIR, xml, dir);
+        int vrc = system(vcmd);
+        char *vout_path = path_in(dir, "xmllint.out");
+        char *vout = slurp(vout_path);
+        cr_expect_eq(vrc, 0, "JUnit file %s does not validate against tests/junit.xsd: %s", xml, vout);
+        free(vout);
+        free(vout_path);
+    } else cr_log_warn("xmllint not available: JUnit schema validation skipped");
     if (!have_python3()) {
         cr_log_warn("python3 not available: JUnit structure check skipped");
         return;

@@ -9,7 +9,7 @@ PKGS=(build-essential cmake pkg-config clang libclang-rt-14-dev
       libcriterion-dev libjansson-dev
       ocl-icd-opencl-dev opencl-headers pocl-opencl-icd
       libvulkan-dev mesa-vulkan-drivers libshaderc-dev glslang-dev spirv-tools
-      libclblast-dev libopenblas-dev gnuplot-nox python3 python3-pip)
+      libclblast-dev libopenblas-dev gnuplot-nox python3 python3-pip libxml2-utils)
 
 missing=()
 for p in "${PKGS[@]}"; do
