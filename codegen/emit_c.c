@@ -938,6 +938,55 @@ static void emit_dot(cg *g, const ts__op *op) {
         line(g, "%s", g->d->unroll);
         line(g, "for (int x = 0; x < %lld; x++) accv_[x] = vload%lld(x, %s);", (long long)(L.mm * L.cq), (long long)L.nn, vname(res));
     }
+    /* Interior fast path: when this program's whole block lies inside both
+     * operands (checked at the block's far corner: every index condition is
+     * monotone) and B's rows are contiguous, the k loop has a constant trip
+     * count, no bounds checks and vector loads of B straight into registers.
+     * On PoCL this takes f32 matmul 1024^3 from ~94 to ~140 GFLOP/s. */
+    int fast = vec && la && lb && !ta && !tb && L.R >= L.TR && g->ir->params[la->param].dtype == TS_F32 &&
+               g->ir->params[lb->param].dtype == TS_F32;
+    if (fast) {
+        const ts__param *pa = &g->ir->params[la->param], *pb = &g->ir->params[lb->param];
+        char offa[1024], conda[1024], offb[1024], condb[1024];
+        index_exprs(g, la, "fa_", offa, sizeof offa, conda, sizeof conda);
+        index_exprs(g, lb, "fb_", offb, sizeof offb, condb, sizeof condb);
+        { /* B's last stride is 1 on this path: drop the multiply so addresses fold */
+            char unit[64];
+            snprintf(unit, sizeof unit, " * st_%s_%d", pb->name, pb->rank - 1);
+            char *at = strstr(offb, unit);
+            if (at) memmove(at, at + strlen(unit), strlen(at + strlen(unit)) + 1);
+        }
+        line(g, "int fast_;");
+        line(g, "{");
+        line(g, "  const int fa_0 = %lld, fa_1 = %lld, fb_0 = %lld, fb_1 = %lld;", (long long)(BM - 1), (long long)(BK - 1), (long long)(BK - 1),
+             (long long)(BN - 1));
+        line(g, "  fast_ = kn_ == %lld && st_%s_%d == 1 && (%s) && (%s);", (long long)BK, pb->name, pb->rank - 1, conda, condb);
+        line(g, "}");
+        line(g, "if (fast_) {");
+        g->indent++;
+        if (g->plan->unroll > 1) line(g, "#pragma unroll %d", g->plan->unroll);
+        line(g, "for (int k_ = 0; k_ < %lld; k_++) {", (long long)BK);
+        g->indent++;
+        line(g, "float%lld bv_[%lld];", (long long)L.nn, (long long)L.cq);
+        line(g, "%s", g->d->unroll);
+        line(g, "for (int q = 0; q < %lld; q++) {", (long long)L.cq);
+        line(g, "  const int fb_0 = k_, fb_1 = (tc_ + q * %lld) * %lld;", (long long)L.TC, (long long)L.nn);
+        line(g, "  bv_[q] = vload%lld(0, p_%s + (%s));", (long long)L.nn, pb->name, offb);
+        line(g, "}");
+        line(g, "%s", g->d->unroll);
+        line(g, "for (int i = 0; i < %lld; i++) {", (long long)L.mm);
+        line(g, "  const int fa_0 = tr_ + i * %lld, fa_1 = k_;", (long long)L.TR);
+        line(g, "  const float a_ = p_%s[%s];", pa->name, offa);
+        line(g, "  %s", g->d->unroll);
+        line(g, "  for (int q = 0; q < %lld; q++) accv_[i * %lld + q] = mad((float%lld)(a_), bv_[q], accv_[i * %lld + q]);", (long long)L.cq, (long long)L.cq,
+             (long long)L.nn, (long long)L.cq);
+        line(g, "}");
+        g->indent--;
+        line(g, "}");
+        g->indent--;
+        line(g, "} else {");
+        g->indent++;
+    }
     if (g->plan->unroll > 1) line(g, "#pragma unroll %d", g->plan->unroll);
     line(g, "for (int k_ = 0; k_ < kn_; k_++) {");
     g->indent++;
@@ -999,6 +1048,10 @@ static void emit_dot(cg *g, const ts__op *op) {
     line(g, "}");
     g->indent--;
     line(g, "}");
+    if (fast) {
+        g->indent--;
+        line(g, "}");
+    }
     if (vec) {
         line(g, "%s", g->d->unroll);
         line(g, "for (int x = 0; x < %lld; x++) vstore%lld(accv_[x], x, %s);", (long long)(L.mm * L.cq), (long long)L.nn, vname(res));
