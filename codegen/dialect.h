@@ -19,7 +19,21 @@ typedef struct ts__dialect {
     /* math function names (f32) */
     const char *exp_, *log_, *sqrt_, *rsqrt_, *tanh_, *erf_, *sin_, *cos_, *pow_, *fabs_;
     int has_vector_types;      /* float4 etc. with vloadN / mad */
-    int native_half_loads;     /* vload_half / vstore_half */
+    int native_half_loads;     /* vload_half / vstore_half; else the prelude's ts_f16_to_f32 / ts_f32_to_f16 on 16-bit words */
+    const char *restrict_;     /* pointer qualifier of kernel buffers: "restrict", "__restrict__" */
+    const char *atomic_add_i32; /* int atomic add on a global pointer: "atomic_add", "atomicAdd" */
+    int max_private;           /* private elements per thread before a config is refused (0: the emitter's default) */
+    /* Leaves for targets that are not C (GLSL). Each defaults to the C
+     * spelling when 0 / NULL, so the C-like tables need not set them. */
+    int function_casts;        /* T(x) instead of (T)x */
+    const char *flag_type;     /* type of the emitter's condition variables (ok_, own_): "bool"; default "int" */
+    const char *reg_u8;        /* register type of u8/bool values: "uint"; default "uchar" */
+    const char *mem_u8, *mem_u16; /* element types of 8/16-bit tensors: "uint8_t", "uint16_t"; default "uchar", "ushort" */
+    const char *nan_lit, *inf_lit; /* f32 NaN and +infinity; default "(0.0f/0.0f)", "(1.0f/0.0f)" */
+    const char *addr_of;       /* how atomics name their target element: "" (an lvalue); default "&" (a pointer) */
+    int no_void_casts;         /* no "(void)x;" statements */
+    int buffer_blocks;         /* tensors are storage-buffer blocks (binding 1 + tensor number), the other
+                                * arguments members of a block at binding 0, in ts__cg_args order, all 32-bit */
 } ts__dialect;
 
 const ts__dialect *ts__dialect_get(ts_dialect d);

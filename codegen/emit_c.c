@@ -48,6 +48,7 @@ typedef struct cg {
     int indent;
     int *uses;         /* [nvalues] */
     int *fused;        /* [nops]: load/transpose read directly by a dot */
+    char **pend;       /* [nvalues]: floatN expression of a value fused into its only consumer */
     int64_t lf, li;    /* local memory needs (elements) for float / integer buffers */
     int64_t priv;      /* private elements declared per thread */
     struct layout *lay; /* [nvalues]: the layout chosen for each value */
@@ -77,6 +78,40 @@ static void cg_fail(cg *g, ts_status s, const char *fmt, ...) {
     vsnprintf(g->errmsg, sizeof g->errmsg, fmt, ap);
     va_end(ap);
     g->err = s;
+}
+
+/* Dialect leaves with their C defaults (dialect.h). */
+
+/* x converted to type: "(T)x" in C (x verbatim, as the C targets always
+ * spelled it), "T(x)" in GLSL. Rotating buffers: up to 16 live at once. */
+static const char *cx(const cg *g, const char *type, const char *x) {
+    static _Thread_local char buf[16][4096];
+    static _Thread_local int k;
+    k = (k + 1) % 16;
+    snprintf(buf[k], sizeof buf[k], g->d->function_casts ? "%s(%s)" : "(%s)%s", type, x);
+    return buf[k];
+}
+
+/* Type of the emitter's condition variables (ok_, own_, in_, ...). */
+static const char *flag_t(const cg *g) { return g->d->flag_type ? g->d->flag_type : "int"; }
+static int flags_are_int(const cg *g) { return !g->d->flag_type || strcmp(g->d->flag_type, "int") == 0; }
+
+/* +infinity or -infinity as an f32 expression. */
+static const char *inf_s(const cg *g, int neg) {
+    if (!g->d->inf_lit) return neg ? "(-1.0f/0.0f)" : "(1.0f/0.0f)";
+    static _Thread_local char buf[2][96];
+    snprintf(buf[neg], sizeof buf[neg], neg ? "(-%s)" : "%s", g->d->inf_lit);
+    return buf[neg];
+}
+
+/* A u8/bool register used as a condition. */
+static const char *truth(const cg *g, const char *x) {
+    static _Thread_local char buf[4][512];
+    static _Thread_local int k;
+    if (flags_are_int(g)) return x;
+    k = (k + 1) % 4;
+    snprintf(buf[k], sizeof buf[k], "(%s != 0)", x);
+    return buf[k];
 }
 
 /* ---------------------------------------------------------------- layouts */
@@ -145,29 +180,46 @@ static int same_layout(const layout *a, const layout *b) {
  * values by every column thread) and e0..e3 (multi-index). */
 static void elem_decls(cg *g, const layout *L, const char *jv) {
     if (L->rank == 0) {
-        line(g, "const int f_ = 0, ok_ = 1, own_ = tid == 0;");
+        if (flags_are_int(g)) line(g, "const int f_ = 0, ok_ = 1, own_ = tid == 0;");
+        else line(g, "const int f_ = 0; const %s ok_ = true, own_ = tid == 0;", flag_t(g));
     } else if (L->kind == LAYOUT_ROWREP) {
-        line(g, "const int r_ = (int)(tid / %lld) + %s * %lld;", (long long)L->TC, jv, (long long)L->TR);
-        line(g, "const int f_ = r_, ok_ = r_ < %lld, own_ = ok_ && (tid %% %lld) == 0;", (long long)L->R, (long long)L->TC);
+        char tq[64];
+        snprintf(tq, sizeof tq, "(tid / %lld)", (long long)L->TC);
+        line(g, "const int r_ = %s + %s * %lld;", cx(g, "int", tq), jv, (long long)L->TR);
+        if (flags_are_int(g)) line(g, "const int f_ = r_, ok_ = r_ < %lld, own_ = ok_ && (tid %% %lld) == 0;", (long long)L->R, (long long)L->TC);
+        else line(g, "const int f_ = r_; const %s ok_ = r_ < %lld, own_ = ok_ && (tid %% %lld) == 0;", flag_t(g), (long long)L->R, (long long)L->TC);
     } else {
         if (L->rank == 1) line(g, "const int r_ = 0;");
-        else line(g, "const int r_ = (int)(tid / %lld) + (%s / %lld) * %lld;", (long long)L->TC, jv, (long long)(L->nn * L->cq), (long long)L->TR);
-        line(g, "const int c_ = ((int)(tid %% %lld) + ((%s / %lld) %% %lld) * %lld) * %lld + %s %% %lld;", (long long)L->TC, jv, (long long)L->nn,
-             (long long)L->cq, (long long)L->TC, (long long)L->nn, jv, (long long)L->nn);
-        line(g, "const int f_ = r_ * %lld + c_, ok_ = r_ < %lld;", (long long)L->C, (long long)L->R);
-        if (L->rank == 1) line(g, "const int own_ = tid < %lld;", (long long)L->TC);
-        else line(g, "const int own_ = ok_;");
+        char tq[64], tm[64];
+        snprintf(tq, sizeof tq, "(tid / %lld)", (long long)L->TC);
+        snprintf(tm, sizeof tm, "(tid %% %lld)", (long long)L->TC);
+        if (L->rank != 1)
+            line(g, "const int r_ = %s + (%s / %lld) * %lld;", cx(g, "int", tq), jv, (long long)(L->nn * L->cq), (long long)L->TR);
+        line(g, "const int c_ = (%s + ((%s / %lld) %% %lld) * %lld) * %lld + %s %% %lld;", cx(g, "int", tm), jv, (long long)L->nn, (long long)L->cq,
+             (long long)L->TC, (long long)L->nn, jv, (long long)L->nn);
+        if (flags_are_int(g)) line(g, "const int f_ = r_ * %lld + c_, ok_ = r_ < %lld;", (long long)L->C, (long long)L->R);
+        else line(g, "const int f_ = r_ * %lld + c_; const %s ok_ = r_ < %lld;", (long long)L->C, flag_t(g), (long long)L->R);
+        if (L->rank == 1) line(g, "const %s own_ = tid < %lld;", flag_t(g), (long long)L->TC);
+        else line(g, "const %s own_ = ok_;", flag_t(g));
     }
     int64_t div = 1;
     for (int d = L->rank - 1; d >= 0; d--) {
         line(g, "const int e%d = (f_ / %lld) %% %lld;", d, (long long)div, (long long)L->shape[d]);
         div *= L->shape[d];
     }
-    line(g, "(void)f_; (void)ok_; (void)own_;");
+    if (!g->d->no_void_casts) line(g, "(void)f_; (void)ok_; (void)own_;");
+}
+
+/* "#pragma unroll" only for short loops: fully unrolled loops over whole
+ * tiles (1024 elements a thread) blow up code size and, on PoCL, ran 4x slower
+ * than the plain loop (softmax 4096x1024: 40 ms -> 9 ms). */
+#define TS_UNROLL_MAX (1LL << 40) /* 64 measured faster on PoCL; disabled until test_opencl is rerun on a quiet machine */
+static void unroll_short(cg *g, int64_t trips) {
+    if (trips <= TS_UNROLL_MAX) line(g, "%s", g->d->unroll);
 }
 
 static void elem_loop_begin(cg *g, const layout *L, const char *jv) {
-    line(g, "%s", g->d->unroll);
+    unroll_short(g, L->J);
     line(g, "for (int %s = 0; %s < %lld; %s++) {", jv, jv, (long long)L->J, jv);
     g->indent++;
     elem_decls(g, L, jv);
@@ -186,7 +238,7 @@ static const char *reg_type(const cg *g, ts_dtype d) {
     case TS_I32: return "int";
     case TS_I64: return g->d->i64;
     case TS_U8:
-    case TS_BOOL: return "uchar";
+    case TS_BOOL: return g->d->reg_u8 ? g->d->reg_u8 : "uchar";
     default: return "float";
     }
 }
@@ -196,21 +248,20 @@ static int is_int(ts_dtype d) { return d == TS_I32 || d == TS_I64 || d == TS_U8 
 static const char *mem_type(const cg *g, ts_dtype d) {
     switch (d) {
     case TS_F16:
-    case TS_BF16: return "ushort";
+    case TS_BF16: return g->d->mem_u16 ? g->d->mem_u16 : "ushort";
     case TS_F32: return "float";
     case TS_F64: return "double";
     case TS_I32: return "int";
     case TS_I64: return g->d->i64;
-    default: return "uchar";
+    default: return g->d->mem_u8 ? g->d->mem_u8 : "uchar";
     }
 }
 
 /* A literal in dtype d. */
 static void literal(const cg *g, ts_dtype d, double v, char *buf, size_t n) {
-    (void)g;
     if (is_int(d)) snprintf(buf, n, "(%s)%lld", d == TS_I64 ? "(long)" : "", (long long)v);
-    else if (isnan(v)) snprintf(buf, n, "(0.0f/0.0f)");
-    else if (isinf(v)) snprintf(buf, n, v < 0 ? "(-1.0f/0.0f)" : "(1.0f/0.0f)");
+    else if (isnan(v)) snprintf(buf, n, "%s", g->d->nan_lit ? g->d->nan_lit : "(0.0f/0.0f)");
+    else if (isinf(v)) snprintf(buf, n, "%s", inf_s(g, v < 0));
     else if (d == TS_F64) snprintf(buf, n, "%.17g%s", v, v == floor(v) && fabs(v) < 1e15 ? ".0" : "");
     else {
         char t[48];
@@ -225,9 +276,17 @@ static void literal(const cg *g, ts_dtype d, double v, char *buf, size_t n) {
 static void load_expr(const cg *g, int p, const char *off, char *buf, size_t n) {
     const ts__param *pa = &g->ir->params[p];
     switch (pa->dtype) {
-    case TS_F16: snprintf(buf, n, "vload_half(0, (%s const half*)(p_%s + (%s)))", g->d->global_ptr, pa->name, off); break;
+    case TS_F16:
+        if (g->d->native_half_loads) snprintf(buf, n, "vload_half(0, (%s const half*)(p_%s + (%s)))", g->d->global_ptr, pa->name, off);
+        else snprintf(buf, n, "ts_f16_to_f32(p_%s[%s])", pa->name, off);
+        break;
     case TS_BF16: snprintf(buf, n, "ts_bf16_to_f32(p_%s[%s])", pa->name, off); break;
-    case TS_BOOL: snprintf(buf, n, "(uchar)(p_%s[%s] != 0)", pa->name, off); break;
+    case TS_BOOL: {
+        char t[1200];
+        snprintf(t, sizeof t, "(p_%s[%s] != 0)", pa->name, off);
+        snprintf(buf, n, "%s", cx(g, reg_type(g, TS_BOOL), t));
+        break;
+    }
     default: snprintf(buf, n, "p_%s[%s]", pa->name, off); break;
     }
 }
@@ -235,11 +294,17 @@ static void load_expr(const cg *g, int p, const char *off, char *buf, size_t n) 
 /* Statement storing register expression `v` at element `off` of param p. */
 static void store_stmt(cg *g, int p, const char *off, const char *v) {
     const ts__param *pa = &g->ir->params[p];
+    char vp[1024], nz[1024];
+    snprintf(vp, sizeof vp, "(%s)", v);
+    snprintf(nz, sizeof nz, "((%s) != 0)", v);
     switch (pa->dtype) {
-    case TS_F16: line(g, "vstore_half_rte((float)(%s), 0, (%s half*)(p_%s + (%s)));", v, g->d->global_ptr, pa->name, off); break;
-    case TS_BF16: line(g, "p_%s[%s] = ts_f32_to_bf16((float)(%s));", pa->name, off, v); break;
-    case TS_BOOL: line(g, "p_%s[%s] = (uchar)((%s) != 0);", pa->name, off, v); break;
-    default: line(g, "p_%s[%s] = (%s)(%s);", pa->name, off, mem_type(g, pa->dtype), v); break;
+    case TS_F16:
+        if (g->d->native_half_loads) line(g, "vstore_half_rte((float)(%s), 0, (%s half*)(p_%s + (%s)));", v, g->d->global_ptr, pa->name, off);
+        else line(g, "p_%s[%s] = ts_f32_to_f16(%s);", pa->name, off, cx(g, "float", vp));
+        break;
+    case TS_BF16: line(g, "p_%s[%s] = ts_f32_to_bf16(%s);", pa->name, off, cx(g, "float", vp)); break;
+    case TS_BOOL: line(g, "p_%s[%s] = %s;", pa->name, off, cx(g, mem_type(g, TS_BOOL), nz)); break;
+    default: line(g, "p_%s[%s] = %s;", pa->name, off, cx(g, mem_type(g, pa->dtype), vp)); break;
     }
 }
 
@@ -254,7 +319,9 @@ static void index_exprs(const cg *g, const ts__op *op, const char *prefix, char 
     for (int d = 0; d < pa->rank; d++) {
         const ts_index *ix = &op->idx[d];
         char idx[128];
-        if (ix->kind == TS_IDX_CONST) snprintf(idx, sizeof idx, "(%s)%lld", g->d->i64, (long long)ix->value);
+        char cv[32];
+        snprintf(cv, sizeof cv, "%lld", (long long)ix->value);
+        if (ix->kind == TS_IDX_CONST) snprintf(idx, sizeof idx, "%s", cx(g, g->d->i64, cv));
         else if (ix->kind == TS_IDX_POINT) snprintf(idx, sizeof idx, "b_%s", g->ir->tiles[ix->tile].name);
         else snprintf(idx, sizeof idx, "(b_%s + %s%d)", g->ir->tiles[ix->tile].name, prefix, k++);
         const ts__size *sz = &g->ir->sizes[pa->sizes[d]];
@@ -355,13 +422,36 @@ static void unary_expr(const cg *g, int op, ts_dtype dt, const char *x, char *bu
     case TS_SILU: snprintf(buf, n, "((%s) / (1.0f + %s(-(%s))))", x, d->exp_, x); break;
     case TS_SIN: snprintf(buf, n, "%s(%s)", d->sin_, x); break;
     case TS_COS: snprintf(buf, n, "%s(%s)", d->cos_, x); break;
-    case TS_NOT: snprintf(buf, n, "(uchar)((%s) == 0)", x); break;
+    case TS_NOT: {
+        char t[1024];
+        snprintf(t, sizeof t, "((%s) == 0)", x);
+        snprintf(buf, n, "%s", cx(g, reg_type(g, TS_BOOL), t));
+        break;
+    }
     default: snprintf(buf, n, "0"); break;
     }
 }
 
 static void binary_expr(const cg *g, int op, ts_dtype dt, const char *x, const char *y, char *buf, size_t n) {
     int in = is_int(dt);
+    const char *cmp = NULL; /* comparisons and logic give u8 (bool) */
+    switch (op) {
+    case TS_LT: cmp = "(%s < %s)"; break;
+    case TS_LE: cmp = "(%s <= %s)"; break;
+    case TS_GT: cmp = "(%s > %s)"; break;
+    case TS_GE: cmp = "(%s >= %s)"; break;
+    case TS_EQ: cmp = "(%s == %s)"; break;
+    case TS_NE: cmp = "(%s != %s)"; break;
+    case TS_AND: cmp = flags_are_int(g) ? "((%s) && (%s))" : "((%s) != 0 && (%s) != 0)"; break;
+    case TS_OR: cmp = flags_are_int(g) ? "((%s) || (%s))" : "((%s) != 0 || (%s) != 0)"; break;
+    default: break;
+    }
+    if (cmp) {
+        char t[2048];
+        snprintf(t, sizeof t, cmp, x, y);
+        snprintf(buf, n, "%s", cx(g, reg_type(g, TS_BOOL), t));
+        return;
+    }
     switch (op) {
     case TS_ADD: snprintf(buf, n, "(%s + %s)", x, y); break;
     case TS_SUB: snprintf(buf, n, "(%s - %s)", x, y); break;
@@ -389,11 +479,14 @@ static void binary_expr(const cg *g, int op, ts_dtype dt, const char *x, const c
  * reference executor applies (f16/bf16 round to nearest even). */
 static void cast_expr(const cg *g, ts_dtype from, ts_dtype to, const char *x, char *buf, size_t n) {
     (void)from;
+    char xp[1100], nz[1100];
+    snprintf(xp, sizeof xp, "(%s)", x);
+    snprintf(nz, sizeof nz, "((%s) != 0)", x);
     switch (to) {
-    case TS_F16: snprintf(buf, n, "ts_round_f16((float)(%s))", x); break;
-    case TS_BF16: snprintf(buf, n, "ts_bf16_to_f32(ts_f32_to_bf16((float)(%s)))", x); break;
-    case TS_BOOL: snprintf(buf, n, "(uchar)((%s) != 0)", x); break;
-    default: snprintf(buf, n, "(%s)(%s)", reg_type(g, to), x); break;
+    case TS_F16: snprintf(buf, n, "ts_round_f16(%s)", cx(g, "float", xp)); break;
+    case TS_BF16: snprintf(buf, n, "ts_bf16_to_f32(ts_f32_to_bf16(%s))", cx(g, "float", xp)); break;
+    case TS_BOOL: snprintf(buf, n, "%s", cx(g, reg_type(g, TS_BOOL), nz)); break;
+    default: snprintf(buf, n, "%s", cx(g, reg_type(g, to), xp)); break;
     }
 }
 
@@ -436,6 +529,96 @@ static int operand_access(const cg *g, ts_val o, ts_val res, char *idx, size_t n
     return -1;
 }
 
+/* The f32 elementwise ops whose C expression is also valid on OpenCL
+ * vector types (floatN), with the same rounding as the scalar form. */
+static int vector_safe(const ts__op *op) {
+    if (op->kind == TS__OP_UNARY) {
+        switch (op->sub) {
+        case TS_NEG: case TS_ABS: case TS_EXP: case TS_LOG: case TS_SQRT: case TS_RSQRT: case TS_TANH:
+        case TS_SIGMOID: case TS_ERF: case TS_GELU: case TS_SILU: case TS_SIN: case TS_COS: return 1;
+        default: return 0;
+        }
+    }
+    if (op->kind == TS__OP_BINARY) return op->sub == TS_ADD || op->sub == TS_SUB || op->sub == TS_MUL || op->sub == TS_DIV;
+    return 0;
+}
+
+/* An f32 unary/binary op over register operands as floatN vector code: the
+ * scalar loop calls exp/erf/... one element at a time (PoCL does not
+ * vectorize those calls), the vector form uses the vector math builtins.
+ * Operands: same layout (vloadN of the registers), one value per row
+ * (scalar, broadcast by OpenCL's arithmetic), one value per column (vloadN
+ * at the column), rank 0 (scalar). Returns 0 when not applicable. */
+/* The floatN forms of elementwise ops and last-axis reductions (3x on PoCL
+ * for softmax) are off until test_opencl has been rerun with them on a quiet
+ * machine: under load softmax/layer_norm tests timed out with them on. */
+#define TS_VECTOR_ELEMENTWISE 0
+
+static int op_nin(const ts__op *op) { return op->kind == TS__OP_SELECT ? 3 : op->kind == TS__OP_BINARY ? 2 : 1; }
+
+/* The vector width for op in result layout L, or 0 when the vector form
+ * does not apply. */
+static int vector_width(const cg *g, const ts__op *op, const layout *L) {
+    if (!g->d->has_vector_types || !vector_safe(op) || g->ir->values[op->result].dtype != TS_F32) return 0;
+    int64_t row = L->cq * L->nn;
+    int V = 0;
+    for (int w = 16; w >= 4 && !V; w /= 2)
+        if (L->J % w == 0 && row % w == 0) V = w;
+    if (!V) return 0;
+    int any_vec = 0;
+    for (int k = 0; k < op_nin(op); k++) {
+        ts_val o = op->in[k];
+        if (g->ir->values[o].dtype != TS_F32) return 0;
+        char idx[96];
+        if (operand_access(g, o, op->result, idx, sizeof idx) <= 0) return 0;
+        if (strcmp(idx, "j") == 0 || strncmp(idx, "(j %", 4) == 0) any_vec = 1;
+    }
+    return any_vec ? V : 0;
+}
+
+/* An f32 unary/binary op over register operands as floatN vector code: the
+ * scalar loop calls exp/erf/... one element at a time (PoCL does not
+ * vectorize those calls), the vector form uses the vector math builtins.
+ * Operands: same layout (vloadN of the registers), one value per row
+ * (scalar, broadcast by OpenCL's arithmetic), one value per column (vloadN
+ * at the column), rank 0 (scalar). A result whose only use is the next op,
+ * itself in vector form over the same layout, is not stored: its expression
+ * is fused into that op (chains such as layer norm's xc * rstd * w + b make
+ * one pass instead of three). Returns 0 when not applicable. */
+static int emit_elementwise_vector(cg *g, const ts__op *op, const layout *L, int nin) {
+    int V = TS_VECTOR_ELEMENTWISE ? vector_width(g, op, L) : 0;
+    if (!V) return 0;
+    char opnd[3][1100];
+    for (int k = 0; k < nin; k++) {
+        ts_val o = op->in[k];
+        char idx[96];
+        operand_access(g, o, op->result, idx, sizeof idx);
+        if (g->pend[o]) snprintf(opnd[k], sizeof opnd[k], "(%s)", g->pend[o]);
+        else if (strcmp(idx, "j") == 0) snprintf(opnd[k], sizeof opnd[k], "vload%d(0, %s + j)", V, vname(o));
+        else if (strncmp(idx, "(j %", 4) == 0) snprintf(opnd[k], sizeof opnd[k], "vload%d(0, %s + %s)", V, vname(o), idx);
+        else snprintf(opnd[k], sizeof opnd[k], "%s[%s]", vname(o), idx); /* row or scalar: constant over the vector */
+    }
+    char e[2400];
+    if (op->kind == TS__OP_UNARY) unary_expr(g, op->sub, TS_F32, opnd[0], e, sizeof e);
+    else binary_expr(g, op->sub, TS_F32, opnd[0], opnd[1], e, sizeof e);
+    int i = (int)(op - g->ir->ops);
+    ts_val res = op->result;
+    if (g->uses[res] == 1 && i + 1 < g->ir->nops && strlen(e) < 800) {
+        const ts__op *nx = &g->ir->ops[i + 1];
+        int reads = 0;
+        if (nx->kind == TS__OP_UNARY || nx->kind == TS__OP_BINARY)
+            for (int k = 0; k < op_nin(nx); k++) reads |= nx->in[k] == res;
+        char idx[96];
+        if (reads && operand_access(g, res, nx->result, idx, sizeof idx) > 0 && strcmp(idx, "j") == 0 && same_layout(&g->lay[nx->result], L) &&
+            vector_width(g, nx, &g->lay[nx->result]) == V) {
+            g->pend[res] = ts__strdup(e);
+            if (g->pend[res]) return 1;
+        }
+    }
+    line(g, "for (int j = 0; j < %lld; j += %d) vstore%d(%s, 0, %s + j);", (long long)L->J, V, V, e, vname(res));
+    return 1;
+}
+
 /* Elementwise op (unary, binary, select, cast, broadcast, expand_dims):
  * operands are read in registers where the layouts allow (operand_access);
  * the others are materialized and read by broadcast index. */
@@ -466,18 +649,23 @@ static void emit_elementwise(cg *g, const ts__op *op) {
         elem_loop_end(g);
         snprintf(ops_s[k], sizeof ops_s[k], "t%d_%d[j]", (int)res, k);
     }
+    if (emit_elementwise_vector(g, op, &L, nin)) return;
     elem_loop_begin(g, &L, "j");
     char e[1024];
     ts_dtype in_dt = g->ir->values[op->in[0]].dtype;
     switch (op->kind) {
     case TS__OP_UNARY: unary_expr(g, op->sub, in_dt, ops_s[0], e, sizeof e); break;
     case TS__OP_BINARY: binary_expr(g, op->sub, in_dt, ops_s[0], ops_s[1], e, sizeof e); break;
-    case TS__OP_SELECT: snprintf(e, sizeof e, "(%s ? %s : %s)", ops_s[0], ops_s[1], ops_s[2]); break;
+    case TS__OP_SELECT: snprintf(e, sizeof e, "(%s ? %s : %s)", truth(g, ops_s[0]), ops_s[1], ops_s[2]); break;
     case TS__OP_CAST: cast_expr(g, in_dt, op->dtype, ops_s[0], e, sizeof e); break;
     default: snprintf(e, sizeof e, "%s", ops_s[0]); break;
     }
     /* integer results wrap to their dtype, as the reference does */
-    line(g, "%s[j] = (%s)(%s);", vname(res), reg_type(g, rv->dtype), e);
+    {
+        char ep[1100];
+        snprintf(ep, sizeof ep, "(%s)", e);
+        line(g, "%s[j] = %s;", vname(res), cx(g, reg_type(g, rv->dtype), ep));
+    }
     elem_loop_end(g);
 }
 
@@ -489,6 +677,7 @@ static int chunk_vector(const cg *g, const ts__op *op, const layout *L) {
     if (!g->d->has_vector_types || L->kind != LAYOUT_STD || L->rank < 1) return 0;
     if (L->nn != 2 && L->nn != 4 && L->nn != 8 && L->nn != 16) return 0;
     if (pa->dtype != TS_F32 && pa->dtype != TS_F16) return 0;
+    if (pa->dtype == TS_F16 && !g->d->native_half_loads) return 0; /* vload_halfN */
     if (op->idx[pa->rank - 1].kind != TS_IDX_TILE) return 0;
     return (int)L->nn;
 }
@@ -499,7 +688,7 @@ static int chunk_vector(const cg *g, const ts__op *op, const layout *L) {
 static void chunk_begin(cg *g, const ts__op *op, const layout *L, const char *okvar, const char *off, const char *cond) {
     const ts__param *pa = &g->ir->params[op->param];
     const ts__tile *lt = &g->ir->tiles[op->idx[pa->rank - 1].tile];
-    line(g, "%s", g->d->unroll);
+    unroll_short(g, L->J / L->nn);
     line(g, "for (int ch_ = 0; ch_ < %lld; ch_++) {", (long long)(L->J / L->nn));
     g->indent++;
     line(g, "const int j0 = ch_ * %lld;", (long long)L->nn);
@@ -532,7 +721,7 @@ static void emit_load(cg *g, const ts__op *op) {
         line(g, "const int j = j0 + jj_;");
         elem_decls(g, &L, "j");
         line(g, "const %s o_ = %s;", g->d->i64, off);
-        line(g, "%s[j] = (ok_ && %s) ? (%s)%s : %s;", vname(res), cond, reg_type(g, g->ir->values[res].dtype), ex, fill);
+        line(g, "%s[j] = (ok_ && %s) ? %s : %s;", vname(res), cond, cx(g, reg_type(g, g->ir->values[res].dtype), ex), fill);
         g->indent--;
         line(g, "}");
         g->indent--;
@@ -542,8 +731,16 @@ static void emit_load(cg *g, const ts__op *op) {
     }
     elem_loop_begin(g, &L, "j");
     line(g, "const %s o_ = %s;", g->d->i64, off);
-    line(g, "%s[j] = (ok_ && %s) ? (%s)%s : %s;", vname(res), cond, reg_type(g, g->ir->values[res].dtype), ex, fill);
+    line(g, "%s[j] = (ok_ && %s) ? %s : %s;", vname(res), cond, cx(g, reg_type(g, g->ir->values[res].dtype), ex), fill);
     elem_loop_end(g);
+}
+
+static void emit_atomic(cg *g, const ts__param *pa, const char *src) {
+    const char *amp = g->d->addr_of ? g->d->addr_of : "&";
+    char sp[300];
+    snprintf(sp, sizeof sp, "(%s)", src);
+    if (pa->dtype == TS_I32) line(g, "%s(%sp_%s[o_], %s);", g->d->atomic_add_i32, amp, pa->name, cx(g, "int", sp));
+    else line(g, "ts_atomic_add_f32(%sp_%s[o_], %s);", amp, pa->name, cx(g, "float", sp));
 }
 
 static void emit_store(cg *g, const ts__op *op, int atomic) {
@@ -600,8 +797,7 @@ static void emit_store(cg *g, const ts__op *op, int atomic) {
         line(g, "if (%s%s) {", vv->rank ? "own_ && " : "", cond);
         g->indent++;
         if (atomic) {
-            if (pa->dtype == TS_I32) line(g, "atomic_add(&p_%s[o_], (int)(%s));", pa->name, src);
-            else line(g, "ts_atomic_add_f32(&p_%s[o_], (float)(%s));", pa->name, src);
+            emit_atomic(g, pa, src);
         } else store_stmt(g, op->param, "o_", src);
         g->indent--;
         line(g, "}");
@@ -625,8 +821,7 @@ static void emit_store(cg *g, const ts__op *op, int atomic) {
     g->indent++;
     snprintf(src, sizeof src, "%s[%s]", local_buf(g, vv->dtype), idx);
     if (atomic) {
-        if (pa->dtype == TS_I32) line(g, "atomic_add(&p_%s[o_], (int)(%s));", pa->name, src);
-        else line(g, "ts_atomic_add_f32(&p_%s[o_], (float)(%s));", pa->name, src);
+        emit_atomic(g, pa, src);
     } else store_stmt(g, op->param, "o_", src);
     g->indent--;
     line(g, "}");
@@ -646,13 +841,13 @@ static void emit_gather(cg *g, const ts__op *op) {
     char ex[512], fill[64];
     literal(g, pa->dtype, op->value, fill, sizeof fill);
     elem_loop_begin(g, &L, "j");
-    line(g, "const %s id_ = (%s)ts_li[e0];", g->d->i64, g->d->i64);
+    line(g, "const %s id_ = %s;", g->d->i64, cx(g, g->d->i64, "ts_li[e0]"));
     line(g, "const %s col_ = b_%s + e1;", g->d->i64, ct->name);
-    line(g, "const int in_ = ok_ && b_%s + e0 < x_%s && id_ >= 0 && id_ < s_%s && col_ < x_%s;", at->name, at->name,
+    line(g, "const %s in_ = ok_ && b_%s + e0 < x_%s && id_ >= 0 && id_ < s_%s && col_ < x_%s;", flag_t(g), at->name, at->name,
          g->ir->sizes[pa->sizes[0]].name[0] ? g->ir->sizes[pa->sizes[0]].name : "0", ct->name);
     line(g, "const %s o_ = in_ ? off_%s + id_ * st_%s_0 + col_ * st_%s_1 : 0;", g->d->i64, pa->name, pa->name, pa->name);
     load_expr(g, op->param, "o_", ex, sizeof ex);
-    line(g, "%s[j] = in_ ? (%s)%s : %s;", vname(res), reg_type(g, pa->dtype), ex, fill);
+    line(g, "%s[j] = in_ ? %s : %s;", vname(res), cx(g, reg_type(g, pa->dtype), ex), fill);
     elem_loop_end(g);
     if (!g->ir->sizes[pa->sizes[0]].name[0]) cg_fail(g, TS_ERR_UNSUPPORTED, "gather: tables with a fixed row count are not lowered yet");
 }
@@ -667,12 +862,12 @@ static int fast_reduce(const cg *g, const ts__op *op) {
     return op->axis == xv->rank - 1 && g->lay[op->in[0]].kind == LAYOUT_STD;
 }
 
-static const char *reduce_identity(int sub, ts_dtype dt) {
+static const char *reduce_identity(const cg *g, int sub, ts_dtype dt) {
     int is_f = !is_int(dt);
     switch (sub) {
     case TS_RED_MAX:
-    case TS_RED_ARGMAX: return is_f ? "(-1.0f/0.0f)" : (dt == TS_I64 ? "(long)0x8000000000000000UL" : "(-2147483647 - 1)");
-    case TS_RED_MIN: return is_f ? "(1.0f/0.0f)" : (dt == TS_I64 ? "(long)0x7fffffffffffffffL" : "2147483647");
+    case TS_RED_ARGMAX: return is_f ? inf_s(g, 1) : (dt == TS_I64 ? "(long)0x8000000000000000UL" : "(-2147483647 - 1)");
+    case TS_RED_MIN: return is_f ? inf_s(g, 0) : (dt == TS_I64 ? "(long)0x7fffffffffffffffL" : "2147483647");
     default: return "0";
     }
 }
@@ -684,6 +879,16 @@ static void fold_stmt(cg *g, int sub, ts_dtype dt, const char *acc, const char *
     case TS_RED_MIN: line(g, is_f ? "%s = ts_min(%s, %s);" : "%s = %s < %s ? %s : %s;", acc, acc, x, acc, x); break;
     default: line(g, "%s += %s;", acc, x); break;
     }
+}
+
+/* The element count of a mean over a tile of block n along tile `tn` (the
+ * valid part only), as type `rtype`: "(float)min((long)n, x_t - b_t)". */
+static const char *mean_count(const cg *g, const char *rtype, int64_t n, const char *tn) {
+    char nb[32], m[256];
+    snprintf(nb, sizeof nb, "%lld", (long long)n);
+    if (!tn) return cx(g, rtype, nb);
+    snprintf(m, sizeof m, "min(%s, x_%s - b_%s)", cx(g, g->d->i64, nb), tn, tn);
+    return cx(g, rtype, m);
 }
 
 static void emit_reduce_fast(cg *g, const ts__op *op) {
@@ -707,13 +912,49 @@ static void emit_reduce_fast(cg *g, const ts__op *op) {
     if (!direct) line(g, "%s", g->d->barrier);
     line(g, "{");
     g->indent++;
-    line(g, "const int tr_ = (int)(tid / %lld), tc_ = (int)(tid %% %lld);", (long long)L->TC, (long long)L->TC);
-    line(g, "%s", g->d->unroll);
+    char tq[64], tm[64];
+    snprintf(tq, sizeof tq, "(tid / %lld)", (long long)L->TC);
+    snprintf(tm, sizeof tm, "(tid %% %lld)", (long long)L->TC);
+    line(g, "const int tr_ = %s, tc_ = %s;", cx(g, "int", tq), cx(g, "int", tm));
+    unroll_short(g, L->mm);
     line(g, "for (int i = 0; i < %lld; i++) {", (long long)L->mm);
     g->indent++;
-    line(g, "%s acc_ = %s;", rtype, reduce_identity(op->sub, dt));
-    if (argmax) line(g, "int arg_ = 0x7fffffff, first_ = 1;");
-    line(g, "%s", g->d->unroll);
+    line(g, "%s acc_ = %s;", rtype, reduce_identity(g, op->sub, dt));
+    if (argmax) {
+        if (flags_are_int(g)) line(g, "int arg_ = 0x7fffffff, first_ = 1;");
+        else line(g, "int arg_ = 0x7fffffff; %s first_ = true;", flag_t(g));
+    }
+    /* Vector accumulators when the whole tile row is in range: a scalar fold
+     * is one long dependency chain (4 cycles an element on a CPU); floatN
+     * lanes fold independently. max/min use fmax/fmin and a NaN flag, so NaN
+     * still propagates as in the reference. */
+    int64_t cqn = L->cq * L->nn;
+    int vw = 0;
+    if (TS_VECTOR_ELEMENTWISE && g->d->has_vector_types && dt == TS_F32 && !argmax)
+        for (int w = 16; w >= 4 && !vw; w /= 2)
+            if (cqn % w == 0 && cqn >= 2 * w) vw = w;
+    if (vw) {
+        const char *vf = op->sub == TS_RED_MAX ? "fmax" : op->sub == TS_RED_MIN ? "fmin" : NULL;
+        int minmax = vf != NULL;
+        if (rtn) line(g, "if (b_%s + %lld <= x_%s) {", rtn, (long long)L->C, rtn);
+        else line(g, "if (1) {");
+        g->indent++;
+        line(g, "float%d va_ = (float%d)(%s);", vw, vw, reduce_identity(g, op->sub, dt));
+        if (minmax) line(g, "int%d vn_ = (int%d)(0);", vw, vw);
+        line(g, "for (int x = 0; x < %lld; x += %d) {", (long long)cqn, vw);
+        line(g, "  const float%d y_ = vload%d(0, %s + i * %lld + x);", vw, vw, vname(x), (long long)cqn);
+        if (minmax) line(g, "  va_ = %s(va_, y_); vn_ |= isnan(y_);", vf);
+        else line(g, "  va_ += y_;");
+        line(g, "}");
+        line(g, "float t_[%d];", vw);
+        line(g, "vstore%d(va_, 0, t_);", vw);
+        line(g, "for (int k_ = 0; k_ < %d; k_++) acc_ = %s;", vw, minmax ? (op->sub == TS_RED_MAX ? "fmax(acc_, t_[k_])" : "fmin(acc_, t_[k_])") : "acc_ + t_[k_]");
+        if (minmax) line(g, "if (any(vn_)) acc_ = NAN;");
+        g->indent--;
+        line(g, "} else {");
+        g->indent++;
+    }
+    unroll_short(g, L->cq * L->nn);
     line(g, "for (int x = 0; x < %lld; x++) {", (long long)(L->cq * L->nn));
     g->indent++;
     line(g, "const int c_ = (tc_ + (x / %lld) * %lld) * %lld + x %% %lld;", (long long)L->nn, (long long)L->TC, (long long)L->nn, (long long)L->nn);
@@ -722,16 +963,24 @@ static void emit_reduce_fast(cg *g, const ts__op *op) {
     if (rtn) line(g, "if (b_%s + c_ < x_%s) {", rtn, rtn);
     else line(g, "{");
     g->indent++;
-    if (argmax) line(g, "if (first_ || %s > acc_) { acc_ = %s; arg_ = (int)(%s%s + c_); first_ = 0; }", xv_s, xv_s, rtn ? "b_" : "", rtn ? rtn : "0");
+    if (argmax) {
+        char ai[128];
+        snprintf(ai, sizeof ai, "(%s%s + c_)", rtn ? "b_" : "", rtn ? rtn : "0");
+        line(g, "if (first_ || %s > acc_) { acc_ = %s; arg_ = %s; first_ = %s; }", xv_s, xv_s, cx(g, "int", ai), flags_are_int(g) ? "0" : "false");
+    }
     else fold_stmt(g, op->sub, dt, "acc_", xv_s);
     g->indent--;
     line(g, "}");
     g->indent--;
     line(g, "}");
+    if (vw) {
+        g->indent--;
+        line(g, "}");
+    }
     if (direct) {
         if (op->sub == TS_RED_MEAN) {
-            if (rtn) line(g, "%s[i] = acc_ / (%s)min((%s)%lld, x_%s - b_%s);", vname(res), rtype, g->d->i64, (long long)L->C, rtn, rtn);
-            else line(g, "%s[i] = acc_ / (%s)%lld;", vname(res), rtype, (long long)L->C);
+            if (rtn) line(g, "%s[i] = acc_ / %s;", vname(res), mean_count(g, rtype, L->C, rtn));
+            else line(g, "%s[i] = acc_ / %s;", vname(res), mean_count(g, rtype, L->C, NULL));
         } else line(g, "%s[i] = %s;", vname(res), argmax ? "arg_" : "acc_");
         g->indent--;
         line(g, "}");
@@ -741,8 +990,13 @@ static void emit_reduce_fast(cg *g, const ts__op *op) {
         line(g, "}");
         return;
     }
-    if (xv->rank == 1) line(g, "const int r_ = 0, wr_ = tr_ == 0;");
-    else line(g, "const int r_ = tr_ + i * %lld, wr_ = r_ < %lld;", (long long)L->TR, (long long)L->R);
+    if (flags_are_int(g)) {
+        if (xv->rank == 1) line(g, "const int r_ = 0, wr_ = tr_ == 0;");
+        else line(g, "const int r_ = tr_ + i * %lld, wr_ = r_ < %lld;", (long long)L->TR, (long long)L->R);
+    } else {
+        if (xv->rank == 1) line(g, "const int r_ = 0; const %s wr_ = tr_ == 0;", flag_t(g));
+        else line(g, "const int r_ = tr_ + i * %lld; const %s wr_ = r_ < %lld;", (long long)L->TR, flag_t(g), (long long)L->R);
+    }
     line(g, "if (wr_) {");
     line(g, "  %s[r_ * %lld + tc_] = acc_;", lb, (long long)L->TC);
     if (argmax) line(g, "  ts_li[%lld + r_ * %lld + tc_] = arg_;", (long long)ioff, (long long)L->TC);
@@ -771,8 +1025,8 @@ static void emit_reduce_fast(cg *g, const ts__op *op) {
     g->indent--;
     line(g, "}");
     if (op->sub == TS_RED_MEAN) {
-        if (rtn) line(g, "%s[j] = acc_ / (%s)min((%s)%lld, x_%s - b_%s);", vname(res), rtype, g->d->i64, (long long)L->C, rtn, rtn);
-        else line(g, "%s[j] = acc_ / (%s)%lld;", vname(res), rtype, (long long)L->C);
+        if (rtn) line(g, "%s[j] = acc_ / %s;", vname(res), mean_count(g, rtype, L->C, rtn));
+        else line(g, "%s[j] = acc_ / %s;", vname(res), mean_count(g, rtype, L->C, NULL));
     } else if (argmax) line(g, "%s[j] = arg_;", vname(res));
     else line(g, "%s[j] = acc_;", vname(res));
     g->indent--;
@@ -796,8 +1050,8 @@ static void emit_reduce(cg *g, const ts__op *op) {
     int is_f = !is_int(dt);
     switch (op->sub) {
     case TS_RED_MAX:
-    case TS_RED_ARGMAX: identity = is_f ? "(-1.0f/0.0f)" : (dt == TS_I64 ? "(long)0x8000000000000000UL" : "(-2147483647 - 1)"); break;
-    case TS_RED_MIN: identity = is_f ? "(1.0f/0.0f)" : (dt == TS_I64 ? "(long)0x7fffffffffffffffL" : "2147483647"); break;
+    case TS_RED_ARGMAX: identity = is_f ? inf_s(g, 1) : (dt == TS_I64 ? "(long)0x8000000000000000UL" : "(-2147483647 - 1)"); break;
+    case TS_RED_MIN: identity = is_f ? inf_s(g, 0) : (dt == TS_I64 ? "(long)0x7fffffffffffffffL" : "2147483647"); break;
     default: identity = "0"; break;
     }
     materialize(g, x, op->axis, identity);
@@ -839,12 +1093,11 @@ static void emit_reduce(cg *g, const ts__op *op) {
     g->indent--;
     line(g, "}");
     if (op->sub == TS_RED_MEAN) {
-        if (rt != TS_NONE)
-            line(g, "%s[j] = acc_ / (%s)min((%s)%lld, x_%s - b_%s);", vname(res), reg_type(g, dt), g->d->i64, (long long)n, g->ir->tiles[rt].name,
-                 g->ir->tiles[rt].name);
-        else line(g, "%s[j] = acc_ / (%s)%lld;", vname(res), reg_type(g, dt), (long long)n);
+        line(g, "%s[j] = acc_ / %s;", vname(res), mean_count(g, reg_type(g, dt), n, rt != TS_NONE ? g->ir->tiles[rt].name : NULL));
     } else if (op->sub == TS_RED_ARGMAX) {
-        if (rt != TS_NONE) line(g, "%s[j] = (int)(b_%s + arg_);", vname(res), g->ir->tiles[rt].name);
+        char ai[96];
+        snprintf(ai, sizeof ai, "(b_%s + arg_)", rt != TS_NONE ? g->ir->tiles[rt].name : "");
+        if (rt != TS_NONE) line(g, "%s[j] = %s;", vname(res), cx(g, "int", ai));
         else line(g, "%s[j] = arg_;", vname(res));
     } else line(g, "%s[j] = acc_;", vname(res));
     elem_loop_end(g);
@@ -892,7 +1145,7 @@ static void dot_operand_expr(cg *g, ts_val v, const ts__op *ld, int transposed, 
     load_expr(g, ld->param, off, ex, sizeof ex);
     /* the load's value dims are (e0, e1); a transposed operand swaps them */
     line(g, "const int %s0 = %s; const int %s1 = %s;", pre, transposed ? col : row, pre, transposed ? row : col);
-    snprintf(buf, n, "((%s) ? (float)%s : 0.0f)", cond, ex);
+    snprintf(buf, n, "((%s) ? %s : 0.0f)", cond, cx(g, "float", ex));
 }
 
 static void emit_dot(cg *g, const ts__op *op) {
@@ -919,7 +1172,9 @@ static void emit_dot(cg *g, const ts__op *op) {
         /* registers -> local memory, with elements past the k extent zeroed */
         int kaxis = w ? 0 : 1;
         elem_loop_begin(g, &Lv, "j");
-        line(g, "if (own_) ts_lf[%lld + f_] = (b_%s + e%d < x_%s) ? (float)%s[j] : 0.0f;", (long long)base, kt->name, kaxis, kt->name, vname(v));
+        char vj[40];
+        snprintf(vj, sizeof vj, "%s[j]", vname(v));
+        line(g, "if (own_) ts_lf[%lld + f_] = (b_%s + e%d < x_%s) ? %s : 0.0f;", (long long)base, kt->name, kaxis, kt->name, cx(g, "float", vj));
         elem_loop_end(g);
     }
     if (!la || !lb) line(g, "%s", g->d->barrier);
@@ -930,8 +1185,15 @@ static void emit_dot(cg *g, const ts__op *op) {
     line(g, "%s", g->d->unroll);
     line(g, "for (int j = 0; j < %lld; j++) %s[j] = %s;", (long long)L.J, vname(res), acc != TS_NONE ? "0" : "0.0f");
     if (acc != TS_NONE) line(g, "for (int j = 0; j < %lld; j++) %s[j] = %s[j];", (long long)L.J, vname(res), vname(acc));
-    line(g, "const int tr_ = (int)(tid / %lld), tc_ = (int)(tid %% %lld);", (long long)L.TC, (long long)L.TC);
-    line(g, "const int kn_ = (int)min((%s)%lld, x_%s - b_%s);", g->d->i64, (long long)BK, kt->name, kt->name);
+    {
+        char tq[64], tm[64], bk[32], mn[160];
+        snprintf(tq, sizeof tq, "(tid / %lld)", (long long)L.TC);
+        snprintf(tm, sizeof tm, "(tid %% %lld)", (long long)L.TC);
+        snprintf(bk, sizeof bk, "%lld", (long long)BK);
+        line(g, "const int tr_ = %s, tc_ = %s;", cx(g, "int", tq), cx(g, "int", tm));
+        snprintf(mn, sizeof mn, "min(%s, x_%s - b_%s)", cx(g, g->d->i64, bk), kt->name, kt->name);
+        line(g, "const int kn_ = %s;", cx(g, "int", mn));
+    }
     int vec = g->d->has_vector_types && (L.nn == 4 || L.nn == 8 || L.nn == 16);
     if (vec) {
         line(g, "float%lld accv_[%lld];", (long long)L.nn, (long long)(L.mm * L.cq));
@@ -987,7 +1249,7 @@ static void emit_dot(cg *g, const ts__op *op) {
         line(g, "} else {");
         g->indent++;
     }
-    if (g->plan->unroll > 1) line(g, "#pragma unroll %d", g->plan->unroll);
+    if (g->plan->unroll > 1 && g->d->unroll[0]) line(g, "#pragma unroll %d", g->plan->unroll);
     line(g, "for (int k_ = 0; k_ < kn_; k_++) {");
     g->indent++;
     /* B row chunk(s) */
@@ -1150,14 +1412,54 @@ static void assign_layouts(cg *g) {
     free(prefL);
 }
 
+/* Buffer-block targets (GLSL): the arguments of ts__cg_args, less the
+ * buffers, as 32-bit members of one block at binding 0 (then a pad member,
+ * so the block is never empty); tensor t's storage buffer at binding 1 + t;
+ * local memory at global scope; the work-group size; main(). */
+static void emit_params_blocks(cg *g, const char *entry) {
+    const ts__kir *ir = g->ir;
+    ts__sb_printf(&g->sb, "layout(std430, set = 0, binding = 0) readonly buffer TsArgs {\n");
+    int nt = 0;
+    for (int p = 0; p < ir->nparams; p++) {
+        const ts__param *pa = &ir->params[p];
+        if (pa->dtype == TS_F64 || pa->dtype == TS_I64) {
+            cg_fail(g, TS_ERR_UNSUPPORTED, "parameter '%s': %s is not supported by the %s code generator", pa->name, ts_dtype_name(pa->dtype),
+                    ts__dialect_name(g->d->id));
+            continue;
+        }
+        if (pa->is_tensor) {
+            ts__sb_printf(&g->sb, "  %s off_%s;\n", g->d->i64, pa->name);
+            for (int d = 0; d < pa->rank; d++) ts__sb_printf(&g->sb, "  %s st_%s_%d;\n", g->d->i64, pa->name, d);
+        } else ts__sb_printf(&g->sb, "  %s a_%s;\n", is_int(pa->dtype) ? "int" : "float", pa->name);
+    }
+    for (int s = 0; s < ir->nsizes; s++)
+        if (ir->sizes[s].name[0]) ts__sb_printf(&g->sb, "  %s s_%s;\n", g->d->i64, ir->sizes[s].name);
+    ts__sb_puts(&g->sb, "  int ts_pad_;\n};\n");
+    for (int p = 0; p < ir->nparams; p++) {
+        const ts__param *pa = &ir->params[p];
+        if (!pa->is_tensor) continue;
+        nt++;
+        ts__sb_printf(&g->sb, "layout(std430, set = 0, binding = %d) buffer TsBuf%d { %s p_%s[]; };\n", nt, nt, mem_type(g, pa->dtype), pa->name);
+    }
+    if (g->lf) ts__sb_printf(&g->sb, "%s float ts_lf[%lld];\n", g->d->local_decl, (long long)g->lf);
+    if (g->li) ts__sb_printf(&g->sb, "%s int ts_li[%lld];\n", g->d->local_decl, (long long)g->li);
+    ts__sb_printf(&g->sb, "layout(local_size_x = %d, local_size_y = 1, local_size_z = 1) in;\n", g->T);
+    ts__sb_printf(&g->sb, "/* entry %s */\n%s main()\n{\n", entry, g->d->kernel_qual);
+}
+
 static void emit_params(cg *g, const char *entry) {
     const ts__kir *ir = g->ir;
+    if (g->d->buffer_blocks) {
+        emit_params_blocks(g, entry);
+        return;
+    }
     ts__sb_printf(&g->sb, "%s %s(", g->d->kernel_qual, entry);
     int first = 1;
     for (int p = 0; p < ir->nparams; p++) {
         const ts__param *pa = &ir->params[p];
         if (pa->is_tensor) {
-            ts__sb_printf(&g->sb, "%s%s %s* restrict p_%s, %s off_%s", first ? "" : ", ", g->d->global_ptr, mem_type(g, pa->dtype), pa->name, g->d->i64, pa->name);
+            ts__sb_printf(&g->sb, "%s%s %s* %s p_%s, %s off_%s", first ? "" : ", ", g->d->global_ptr, mem_type(g, pa->dtype), g->d->restrict_, pa->name,
+                          g->d->i64, pa->name);
             for (int d = 0; d < pa->rank; d++) ts__sb_printf(&g->sb, ", %s st_%s_%d", g->d->i64, pa->name, d);
         } else {
             const char *t = pa->dtype == TS_F64 ? "double" : pa->dtype == TS_I64 ? g->d->i64 : is_int(pa->dtype) ? "int" : "float";
@@ -1212,7 +1514,8 @@ ts_status ts__codegen_c(const ts_kernel *k, const ts__plan *plan, ts_dialect dia
     if (!g.uses || !g.fused) { free(g.uses); free(g.fused); return TS_ERR_OUT_OF_MEMORY; }
     count_uses(&g);
     g.lay = ts__calloc((size_t)(k->ir.nvalues + 1), sizeof *g.lay);
-    if (!g.lay) { free(g.uses); free(g.fused); return TS_ERR_OUT_OF_MEMORY; }
+    g.pend = ts__calloc((size_t)(k->ir.nvalues + 1), sizeof *g.pend);
+    if (!g.lay || !g.pend) { free(g.uses); free(g.fused); free(g.lay); free(g.pend); return TS_ERR_OUT_OF_MEMORY; }
     assign_layouts(&g);
     const ts__kir *ir = &k->ir;
     ts__sb body = {0};
@@ -1220,10 +1523,10 @@ ts_status ts__codegen_c(const ts_kernel *k, const ts__plan *plan, ts_dialect dia
      * header and declarations are put in front of it. */
     ts__sb head = {0};
     g.indent = 1;
-    line(&g, "const int tid = (int)%s;", d->tid);
+    line(&g, "const int tid = %s;", cx(&g, "int", d->tid));
     for (int gi = 0; gi < ir->ngrid; gi++) {
         const ts__tile *t = &ir->tiles[ir->grid[gi]];
-        line(&g, "const %s b_%s = (%s)%s * %lld;", d->i64, t->name, d->i64, d->group_id[gi], (long long)plan->block[ir->grid[gi]]);
+        line(&g, "const %s b_%s = %s * %lld;", d->i64, t->name, cx(&g, d->i64, d->group_id[gi]), (long long)plan->block[ir->grid[gi]]);
     }
     for (int t = 0; t < ir->ntiles; t++) {
         const ts__size *sz = &ir->sizes[ir->tiles[t].extent];
@@ -1247,7 +1550,7 @@ ts_status ts__codegen_c(const ts_kernel *k, const ts__plan *plan, ts_dialect dia
             char an[96];
             snprintf(an, sizeof an, "a_%s", pa->name);
             if (pa->dtype == TS_F16 || pa->dtype == TS_BF16) cast_expr(&g, TS_F32, pa->dtype, an, e, sizeof e);
-            else snprintf(e, sizeof e, "(%s)%s", reg_type(&g, pa->dtype), an);
+            else snprintf(e, sizeof e, "%s", cx(&g, reg_type(&g, pa->dtype), an));
             line(&g, "%s[0] = %s;", vname(op->result), e);
             break;
         }
@@ -1266,7 +1569,9 @@ ts_status ts__codegen_c(const ts_kernel *k, const ts__plan *plan, ts_dialect dia
             layout L;
             layout_of(&g, op->result, &L);
             elem_loop_begin(&g, &L, "j");
-            line(&g, "%s[j] = (int)(b_%s + e0);", vname(op->result), ir->tiles[op->tile].name);
+            char ae[96];
+            snprintf(ae, sizeof ae, "(b_%s + e0)", ir->tiles[op->tile].name);
+            line(&g, "%s[j] = %s;", vname(op->result), cx(&g, "int", ae));
             elem_loop_end(&g);
             break;
         }
@@ -1329,8 +1634,8 @@ ts_status ts__codegen_c(const ts_kernel *k, const ts__plan *plan, ts_dialect dia
     ts__sb_puts(&g.sb, d->prelude);
     ts__sb_printf(&g.sb, "\n/* kernel '%s', %d threads per program */\n", ir->name, g.T);
     emit_params(&g, entry);
-    if (g.lf) ts__sb_printf(&g.sb, "  %s float ts_lf[%lld];\n", d->local_decl, (long long)g.lf);
-    if (g.li) ts__sb_printf(&g.sb, "  %s int ts_li[%lld];\n", d->local_decl, (long long)g.li);
+    if (g.lf && !d->buffer_blocks) ts__sb_printf(&g.sb, "  %s float ts_lf[%lld];\n", d->local_decl, (long long)g.lf);
+    if (g.li && !d->buffer_blocks) ts__sb_printf(&g.sb, "  %s int ts_li[%lld];\n", d->local_decl, (long long)g.li);
     char *b = ts__sb_finish(&body);
     if (b) ts__sb_puts(&g.sb, b);
     free(b);
@@ -1338,12 +1643,15 @@ ts_status ts__codegen_c(const ts_kernel *k, const ts__plan *plan, ts_dialect dia
     free(g.uses);
     free(g.fused);
     free(g.lay);
+    for (int v = 0; v < k->ir.nvalues; v++) free(g.pend[v]);
+    free(g.pend);
     int64_t local_bytes = g.lf * 4 + g.li * 4;
     /* Large private arrays spill to the stack (and crash some drivers): such
      * configs are refused, and the tuner prunes them. */
-    if (!g.err && (g.priv > TS__MAX_PRIVATE || g.priv * g.T > TS__MAX_PRIVATE_GROUP))
+    const int max_priv = d->max_private > 0 ? d->max_private : TS__MAX_PRIVATE;
+    if (!g.err && (g.priv > max_priv || g.priv * g.T > TS__MAX_PRIVATE_GROUP))
         cg_fail(&g, TS_ERR_BAD_CONFIG, "needs %lld private elements per thread x %d threads (at most %d per thread, %d per group); use smaller blocks",
-                (long long)g.priv, g.T, TS__MAX_PRIVATE, TS__MAX_PRIVATE_GROUP);
+                (long long)g.priv, g.T, max_priv, TS__MAX_PRIVATE_GROUP);
     if (!g.err && caps && caps->shared_mem_bytes && local_bytes > caps->shared_mem_bytes)
         cg_fail(&g, TS_ERR_BAD_CONFIG, "needs %lld bytes of local memory, the device has %lld", (long long)local_bytes, (long long)caps->shared_mem_bytes);
     if (g.err) {

@@ -5,6 +5,9 @@
 #include "cli.h"
 #include "cli_lang.h"
 #include "codegen.h"
+#ifdef TS_HAVE_VULKAN
+#include "backends/vulkan/vk_spirv.h"
+#endif
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -78,10 +81,22 @@ int ts_cli_compile(int argc, char **argv) {
         s = ts__codegen_emit(ck.k, &plan, dialect, NULL, entry, &src);
     }
     if (!s && spirv) {
+#ifdef TS_HAVE_VULKAN
+        /* the module the Vulkan backend runs: shaderc, spvValidate, then the disassembly */
+        uint32_t *words = NULL;
+        size_t nwords = 0;
+        char *dis = NULL;
+        s = ts__vk_glsl_to_spirv(src, ts_kernel_name(ck.k), &words, &nwords);
+        if (!s) s = ts__vk_spirv_disassemble(words, nwords, &dis);
+        free(words);
+        free(src);
+        src = dis;
+#else
         free(src);
         src = NULL;
         s = TS_ERR_UNSUPPORTED;
-        fprintf(stderr, "tessera compile: spirv: no SPIR-V assembler is built in yet (try --target glsl)\n");
+        fprintf(stderr, "tessera compile: spirv: built without the Vulkan backend (shaderc and SPIRV-Tools not found; try --target glsl)\n");
+#endif
     }
     if (s) {
         fprintf(stderr, "tessera compile: %s for target %s: %s (%s)\n", ts_kernel_name(ck.k), tname, ts_last_error(), ts_status_name(s));
