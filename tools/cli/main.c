@@ -25,6 +25,7 @@ static const command commands[] = {
     {"inspect", ts_cli_inspect, "list the tensors and metadata of a .safetensors file"},
     {"tune", ts_cli_tune, "tune a kernel on a device; list/export/import the tuning database"},
     {"conformance", ts_cli_conformance, "run the conformance suite on a backend (pass/fail per case, JSON and JUnit reports)"},
+    {"demo", ts_cli_demo, "run all-MiniLM-L6-v2 on every backend, check it, time it (tunes on first use)"},
 };
 
 static void usage(FILE *f) {
