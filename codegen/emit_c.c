@@ -698,6 +698,18 @@ static void chunk_begin(cg *g, const ts__op *op, const layout *L, const char *ok
          (long long)L->nn, lt->name);
 }
 
+/* The element-by-element fallback of a chunk that cannot move as one
+ * vector: binds j, the element variables and o_ for each element. */
+static void chunk_scalar_begin(cg *g, const layout *L, int nv, const char *off) {
+    line(g, "} else {");
+    g->indent++;
+    line(g, "for (int jj_ = 0; jj_ < %d; jj_++) {", nv);
+    g->indent++;
+    line(g, "const int j = j0 + jj_;");
+    elem_decls(g, L, "j");
+    line(g, "const %s o_ = %s;", g->d->i64, off);
+}
+
 static void emit_load(cg *g, const ts__op *op) {
     ts_val res = op->result;
     declare(g, res);
@@ -714,13 +726,7 @@ static void emit_load(cg *g, const ts__op *op) {
         line(g, "if (vec_) {");
         if (pa->dtype == TS_F32) line(g, "  vstore%d(vload%d(0, p_%s + o_), 0, %s + j0);", nv, nv, pa->name, vname(res));
         else line(g, "  vstore%d(vload_half%d(0, (%s const half*)(p_%s + o_)), 0, %s + j0);", nv, nv, g->d->global_ptr, pa->name, vname(res));
-        line(g, "} else {");
-        g->indent++;
-        line(g, "for (int jj_ = 0; jj_ < %d; jj_++) {", nv);
-        g->indent++;
-        line(g, "const int j = j0 + jj_;");
-        elem_decls(g, &L, "j");
-        line(g, "const %s o_ = %s;", g->d->i64, off);
+        chunk_scalar_begin(g, &L, nv, off);
         line(g, "%s[j] = (ok_ && %s) ? %s : %s;", vname(res), cond, cx(g, reg_type(g, g->ir->values[res].dtype), ex), fill);
         g->indent--;
         line(g, "}");
@@ -764,13 +770,7 @@ static void emit_store(cg *g, const ts__op *op, int atomic) {
             line(g, "if (vec_) {");
             if (pa->dtype == TS_F32) line(g, "  vstore%d(vload%d(0, %s + j0), 0, p_%s + o_);", nv, nv, vname(v), pa->name);
             else line(g, "  vstore_half%d_rte(vload%d(0, %s + j0), 0, (%s half*)(p_%s + o_));", nv, nv, vname(v), g->d->global_ptr, pa->name);
-            line(g, "} else {");
-            g->indent++;
-            line(g, "for (int jj_ = 0; jj_ < %d; jj_++) {", nv);
-            g->indent++;
-            line(g, "const int j = j0 + jj_;");
-            elem_decls(g, &L, "j");
-            line(g, "const %s o_ = %s;", g->d->i64, off);
+            chunk_scalar_begin(g, &L, nv, off);
             snprintf(src, sizeof src, "%s[j]", vname(v));
             line(g, "if (own_ && %s) {", cond);
             g->indent++;
@@ -1533,8 +1533,6 @@ ts_status ts__codegen_c(const ts_kernel *k, const ts__plan *plan, ts_dialect dia
         if (sz->name[0]) line(&g, "const %s x_%s = s_%s;", d->i64, ir->tiles[t].name, sz->name);
         else line(&g, "const %s x_%s = %lld;", d->i64, ir->tiles[t].name, (long long)sz->fixed);
     }
-    for (int p = 0; p < ir->nparams; p++)
-        if (!ir->params[p].is_tensor) (void)0;
     for (int i = 0; i < ir->nops && !g.err; i++) {
         const ts__op *op = &ir->ops[i];
         if (g.fused[i]) continue;
