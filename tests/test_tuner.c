@@ -503,7 +503,7 @@ Test(tune, planted_wrong_config_is_never_chosen_exhaustive) {
     progress_calls = 0;
     ts_tune_report *r = NULL;
     cr_assert_eq(ts_tune(ctx, k, (const char *[]){"N"}, (const int64_t[]){3000}, 1, &o, &r), TS_OK, "%s", ts_last_error());
-    /* quick space: BLOCK {256..4096} x threads {4..64} (device limit 64) x vec {1, 2, 4} (x col_threads) */
+    /* quick space: BLOCK {256..4096} x threads {1, 4..64} (device limit 64) x vec {1..16} (x col_threads) */
     cr_expect_geq(r->space, 75);
     cr_expect_eq(r->space % 5, 0, "pruning does not depend on BLOCK");
     cr_expect_eq(r->tried, r->space);

@@ -7,7 +7,8 @@
  * lowering; 1: staged through local memory, the GPU-style one) and unroll;
  * other kernels get threads, vec and (when the code generator has it)
  * col_threads. Effort "quick" keeps a window of values
- * around each default (3 for the blocks of a dot, 5 otherwise) and the
+ * around each default (3 for the blocks of a dot, 5 otherwise; threads
+ * also keeps 1 and vec keeps every width) and the
  * micro-tiles of 4..8 rows by 8..16 columns (the default 4x8 and the wide
  * vector loads a CPU wants; on a GPU 4x8 and 8x8 with 128x128 blocks give
  * 512 and 256 threads); "full" keeps every value (1..16 each, unroll 1..8).
@@ -255,9 +256,19 @@ ts_status ts__tune_space_build(ts__kspace_info *info, ts_tune_effort effort, ts_
         add_seed(sp, keys, (const int64_t[]){8, 16, 0}, 3);
         add_seed(sp, keys, (const int64_t[]){4, 4, 1}, 3);
     } else {
+        /* threads: a window around the default, plus 1 (a work-item per
+         * group: on a CPU device each group is a loop on one core, and one
+         * item holding whole rows with float16 operations was fastest on
+         * PoCL for softmax and layer norm); vec: every width, 16 included
+         * (AVX-512 lanes of f32) */
         int n = pow2_values(1, max_group < 1024 ? max_group : 1024, 64, quick ? 5 : 0, v);
+        if (quick && v[0] != 1 && n < TS__TUNE_MAX_VALUES) {
+            memmove(v + 1, v, (size_t)n * sizeof *v);
+            v[0] = 1;
+            n++;
+        }
         int ok = add_axis(sp, "threads", v, n, 64) >= 0;
-        n = pow2_values(1, 16, 1, quick ? 3 : 0, v);
+        n = pow2_values(1, 16, 1, 0, v);
         ok = ok && add_axis(sp, "vec", v, n, 1) >= 0;
         /* col_threads (how many threads share a row; 1: each owns whole rows),
          * when this build's code generator has the knob */
@@ -271,8 +282,17 @@ ts_status ts__tune_space_build(ts__kspace_info *info, ts_tune_effort effort, ts_
         ts_config_destroy(probe);
         ts_clear_error();
         if (!ok) return ts__error(TS_ERR_LIMIT, "kernel '%s' has too many tunables to search", ir->name);
-        static const char *const keys[] = {"threads", "vec"};
+        /* starting points: a GPU-like group with short vectors, a CPU-like
+         * one (one item owning whole rows, 16-wide vectors), and wide
+         * vectors over a 64-item group (elementwise kernels on PoCL) */
+        static const char *const keys[] = {"threads", "vec", "col_threads"};
         add_seed(sp, keys, (const int64_t[]){16, 4}, 2);
+        add_seed(sp, keys, (const int64_t[]){1, 16}, 2);
+        /* the same with the kernel's blocks at their smallest (one row a
+         * group: the default blocks may need more private memory than allowed) */
+        add_seed(sp, keys, (const int64_t[]){1, 16}, 2);
+        for (int t = 0; t < ir->ntunables && sp->nseeds > 0; t++) sp->seeds[sp->nseeds - 1][t] = 0;
+        add_seed(sp, keys, (const int64_t[]){64, 16}, 2);
     }
     sp->valid = kernel_valid;
     sp->valid_user = info;
