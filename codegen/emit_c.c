@@ -543,18 +543,6 @@ static int vector_safe(const ts__op *op) {
     return 0;
 }
 
-/* An f32 unary/binary op over register operands as floatN vector code: the
- * scalar loop calls exp/erf/... one element at a time (PoCL does not
- * vectorize those calls), the vector form uses the vector math builtins.
- * Operands: same layout (vloadN of the registers), one value per row
- * (scalar, broadcast by OpenCL's arithmetic), one value per column (vloadN
- * at the column), rank 0 (scalar). Returns 0 when not applicable. */
-/* The floatN forms of elementwise ops and last-axis reductions (softmax
- * 4096x1024 on PoCL: 5.6 -> 1.6 ms tuned). The switch stays for comparing
- * generated code; the earlier test time-outs with them on came from
- * unrolling both levels of the reduction loop (see emit_reduce_fast). */
-#define TS_VECTOR_ELEMENTWISE 1
-
 static int op_nin(const ts__op *op) { return op->kind == TS__OP_SELECT ? 3 : op->kind == TS__OP_BINARY ? 2 : 1; }
 
 /* The vector width for op in result layout L, or 0 when the vector form
@@ -587,7 +575,7 @@ static int vector_width(const cg *g, const ts__op *op, const layout *L) {
  * is fused into that op (chains such as layer norm's xc * rstd * w + b make
  * one pass instead of three). Returns 0 when not applicable. */
 static int emit_elementwise_vector(cg *g, const ts__op *op, const layout *L, int nin) {
-    int V = TS_VECTOR_ELEMENTWISE ? vector_width(g, op, L) : 0;
+    int V = vector_width(g, op, L);
     if (!V) return 0;
     char opnd[3][1100];
     for (int k = 0; k < nin; k++) {
@@ -932,7 +920,7 @@ static void emit_reduce_fast(cg *g, const ts__op *op) {
      * still propagates as in the reference. */
     int64_t cqn = L->cq * L->nn;
     int vw = 0;
-    if (TS_VECTOR_ELEMENTWISE && g->d->has_vector_types && dt == TS_F32 && !argmax)
+    if (g->d->has_vector_types && dt == TS_F32 && !argmax)
         for (int w = 16; w >= 4 && !vw; w /= 2)
             if (cqn % w == 0 && cqn >= 2 * w) vw = w;
     if (vw) {

@@ -218,10 +218,13 @@ static int nearest(const ts__tune_axis *a, int64_t v) {
     return best;
 }
 
-static void add_seed(ts__tune_space *sp, const char *const *keys, const int64_t *vals, int n) {
+/* A starting point: the defaults with keys set to vals; with ntunables > 0
+ * the kernel's tunables (the first axes) at their smallest value. */
+static void add_seed(ts__tune_space *sp, const char *const *keys, const int64_t *vals, int n, int ntunables) {
     if (sp->nseeds >= TS__TUNE_MAX_SEEDS) return;
     int *s = sp->seeds[sp->nseeds];
     ts__tune_space_default(sp, s);
+    for (int t = 0; t < ntunables; t++) s[t] = 0;
     for (int i = 0; i < n; i++) {
         int a = axis_index(sp, keys[i]);
         if (a >= 0) s[a] = nearest(&sp->axes[a], vals[i]);
@@ -253,8 +256,8 @@ ts_status ts__tune_space_build(ts__kspace_info *info, ts_tune_effort effort, ts_
         /* starting points of both styles: register blocks with wide vector loads
          * and no staging (CPU), small micro-tiles staged through local memory (GPU) */
         static const char *const keys[] = {"micro_m", "micro_n", "stage"};
-        add_seed(sp, keys, (const int64_t[]){8, 16, 0}, 3);
-        add_seed(sp, keys, (const int64_t[]){4, 4, 1}, 3);
+        add_seed(sp, keys, (const int64_t[]){8, 16, 0}, 3, 0);
+        add_seed(sp, keys, (const int64_t[]){4, 4, 1}, 3, 0);
     } else {
         /* threads: a window around the default, plus 1 (a work-item per
          * group: on a CPU device each group is a loop on one core, and one
@@ -285,14 +288,13 @@ ts_status ts__tune_space_build(ts__kspace_info *info, ts_tune_effort effort, ts_
         /* starting points: a GPU-like group with short vectors, a CPU-like
          * one (one item owning whole rows, 16-wide vectors), and wide
          * vectors over a 64-item group (elementwise kernels on PoCL) */
-        static const char *const keys[] = {"threads", "vec", "col_threads"};
-        add_seed(sp, keys, (const int64_t[]){16, 4}, 2);
-        add_seed(sp, keys, (const int64_t[]){1, 16}, 2);
+        static const char *const keys[] = {"threads", "vec"};
+        add_seed(sp, keys, (const int64_t[]){16, 4}, 2, 0);
+        add_seed(sp, keys, (const int64_t[]){1, 16}, 2, 0);
         /* the same with the kernel's blocks at their smallest (one row a
          * group: the default blocks may need more private memory than allowed) */
-        add_seed(sp, keys, (const int64_t[]){1, 16}, 2);
-        for (int t = 0; t < ir->ntunables && sp->nseeds > 0; t++) sp->seeds[sp->nseeds - 1][t] = 0;
-        add_seed(sp, keys, (const int64_t[]){64, 16}, 2);
+        add_seed(sp, keys, (const int64_t[]){1, 16}, 2, ir->ntunables);
+        add_seed(sp, keys, (const int64_t[]){64, 16}, 2, 0);
     }
     sp->valid = kernel_valid;
     sp->valid_user = info;

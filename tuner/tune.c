@@ -271,7 +271,7 @@ static int cmp_double(const void *a, const void *b) {
 /* Private (per-thread) array elements the generated source declares. Past
  * this, device compilers (PoCL's LLVM) can take minutes on one candidate,
  * which no budget can interrupt; such points are pruned. Since the code
- * generator stopped unrolling long loops and nested loop levels, one work-item
+ * generator stopped unrolling long loops and reduction row loops, one work-item
  * owning a whole 1024-wide row (softmax, layer norm: 4-8 arrays of 1024,
  * the fastest layout on PoCL) compiles in 1-20 s, so the cap sits above that.
  * (Parsed from the source until the code generator reports it.) */
