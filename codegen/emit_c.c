@@ -39,6 +39,18 @@ typedef struct layout {
     int64_t R, C, nn, TC, TR, cq, mm, J;
 } layout;
 
+#define TS__MAX_DEFERRED 4
+/* A value not stored in registers: its floatN expression at register index
+ * j, fused into its only consumer. `slow` reads registers; `fast` reads the
+ * deferred loads it depends on (dl) straight from global memory and is
+ * valid only under their whole-tile conditions. */
+typedef struct pendx {
+    char *slow, *fast;
+    int V;                     /* vector width */
+    int ndl;
+    ts_val dl[TS__MAX_DEFERRED]; /* deferred loads read by `fast` */
+} pendx;
+
 typedef struct cg {
     const ts__kir *ir;
     const ts__plan *plan;
@@ -48,7 +60,8 @@ typedef struct cg {
     int indent;
     int *uses;         /* [nvalues] */
     int *fused;        /* [nops]: load/transpose read directly by a dot */
-    char **pend;       /* [nvalues]: floatN expression of a value fused into its only consumer */
+    struct pendx *px;  /* [nvalues]: floatN expression of a value fused into its only consumer */
+    int *deferred;     /* [nvalues]: a load not emitted at its op, read from global memory by its consumer (def_load) */
     int64_t lf, li;    /* local memory needs (elements) for float / integer buffers */
     int64_t priv;      /* private elements declared per thread */
     struct layout *lay; /* [nvalues]: the layout chosen for each value */
@@ -57,6 +70,10 @@ typedef struct cg {
 } cg;
 
 static void line(cg *g, const char *fmt, ...) TS__PRINTF(2, 3);
+static void emit_load(cg *g, const ts__op *op);
+static void whole_tile_cond(const cg *g, const ts__op *op, char *buf, size_t n);
+static int chunk_vector(const cg *g, const ts__op *op, const layout *L);
+static int fast_reduce(const cg *g, const ts__op *op);
 
 static void line(cg *g, const char *fmt, ...) {
     for (int i = 0; i < g->indent; i++) ts__sb_puts(&g->sb, "  ");
@@ -565,46 +582,226 @@ static int vector_width(const cg *g, const ts__op *op, const layout *L) {
     return any_vec ? V : 0;
 }
 
+/* The vector width of the floatN fold of a fast reduction (0: scalar). */
+static int reduce_vw(const cg *g, const ts__op *op) {
+    const ts__value *xv = &g->ir->values[op->in[0]];
+    const layout *L = &g->lay[op->in[0]];
+    if (!g->d->has_vector_types || xv->dtype != TS_F32 || op->sub == TS_RED_ARGMAX) return 0;
+    int64_t cqn = L->cq * L->nn;
+    for (int w = 16; w >= 4; w /= 2)
+        if (cqn % w == 0 && cqn >= 2 * w) return w;
+    return 0;
+}
+
+/* A store that can take value v's floatN expression of width V in place of
+ * its registers: f32, straight (value dims = index tiles), vector chunks. */
+static int store_fusable(const cg *g, const ts__op *st, ts_val v, int V) {
+    const ts__param *pa = &g->ir->params[st->param];
+    const ts__value *vv = &g->ir->values[v];
+    if (st->kind != TS__OP_STORE || st->in[0] != v || pa->dtype != TS_F32 || vv->dtype != TS_F32) return 0;
+    int r = 0;
+    for (int d = 0; d < pa->rank; d++)
+        if (st->idx[d].kind == TS_IDX_TILE) {
+            if (r >= vv->rank || vv->dims[r] != st->idx[d].tile) return 0;
+            r++;
+        }
+    if (r != vv->rank) return 0;
+    int nv = chunk_vector(g, st, &g->lay[v]);
+    return nv && nv % V == 0;
+}
+
+/* Deferred loads: a load used once, by an f32 elementwise op in vector form
+ * that reads it register by register or by column, is not copied into
+ * registers at its op. Its consumer reads it straight from global memory
+ * (vloadN) when the load's whole tile is in range, and emits the load only
+ * on the other path. Layer norm's w and b: 2 x 4 KiB of private copies a
+ * row less. Nothing may write memory between the load and its consumer. */
+static void find_deferred_loads(cg *g) {
+    const ts__kir *ir = g->ir;
+    if (!g->d->has_vector_types) return;
+    for (int i = 0; i < ir->nops; i++) {
+        const ts__op *op = &ir->ops[i];
+        if (op->kind != TS__OP_LOAD || g->fused[i]) continue;
+        ts_val v = op->result;
+        const ts__value *vv = &ir->values[v];
+        const ts__param *pa = &ir->params[op->param];
+        const layout *L = &g->lay[v];
+        if (g->uses[v] != 1 || pa->dtype != TS_F32 || vv->dtype != TS_F32 || L->kind != LAYOUT_STD) continue;
+        if (vv->rank >= 2 && L->R < L->TR) continue; /* padding rows would read past the tile */
+        int nv = chunk_vector(g, op, L), r = 0, straight = 1;
+        for (int d = 0; d < pa->rank; d++)
+            if (op->idx[d].kind == TS_IDX_TILE) straight &= r < vv->rank && vv->dims[r++] == op->idx[d].tile;
+        if (!nv || !straight || r != vv->rank) continue;
+        int c = i + 1, blocked = 0;
+        for (; c < ir->nops; c++) {
+            const ts__op *o = &ir->ops[c];
+            if (o->in[0] == v || o->in[1] == v || o->in[2] == v) break;
+            if (o->kind == TS__OP_STORE || o->kind == TS__OP_ATOMIC_ADD || o->kind == TS__OP_LOOP_BEGIN || o->kind == TS__OP_LOOP_END) blocked = 1;
+        }
+        if (blocked || c >= ir->nops) continue;
+        const ts__op *co = &ir->ops[c];
+        if (co->kind != TS__OP_UNARY && co->kind != TS__OP_BINARY) continue;
+        int V = vector_width(g, co, &g->lay[co->result]);
+        char idx[96];
+        if (!V || nv % V || operand_access(g, v, co->result, idx, sizeof idx) <= 0) continue;
+        if (strcmp(idx, "j") == 0 || strncmp(idx, "(j %", 4) == 0) g->deferred[v] = 1;
+    }
+}
+
+/* Emits the deferred loads among op's operands at this point. */
+static void flush_deferred(cg *g, const ts__op *op) {
+    for (int k = 0; k < 3; k++) {
+        ts_val o = op->in[k];
+        if (o == TS_NONE || !g->deferred[o]) continue;
+        g->deferred[o] = 0;
+        emit_load(g, &g->ir->ops[g->ir->values[o].def_op]);
+    }
+}
+
+/* floatV read of deferred load o at its register index idx, straight from
+ * global memory (valid under whole_tile_cond of the load). */
+static void deferred_expr(const cg *g, ts_val o, const char *idx, int V, char *buf, size_t n) {
+    const ts__op *op = &g->ir->ops[g->ir->values[o].def_op];
+    const ts__param *pa = &g->ir->params[op->param];
+    const layout *L = &g->lay[o];
+    char e[TS_MAX_RANK][320], r[256];
+    snprintf(e[L->rank - 1], sizeof e[0], "(((int)(tid %% %lld) + ((%s / %lld) %% %lld) * %lld) * %lld + %s %% %lld)", (long long)L->TC, idx,
+             (long long)L->nn, (long long)L->cq, (long long)L->TC, (long long)L->nn, idx, (long long)L->nn);
+    snprintf(r, sizeof r, "((int)(tid / %lld) + (%s / %lld) * %lld)", (long long)L->TC, idx, (long long)(L->nn * L->cq), (long long)L->TR);
+    int64_t div = 1;
+    for (int d = L->rank - 2; d >= 0; d--) {
+        snprintf(e[d], sizeof e[0], "((%s / %lld) %% %lld)", r, (long long)div, (long long)L->shape[d]);
+        div *= L->shape[d];
+    }
+    size_t k = (size_t)snprintf(buf, n, "vload%d(0, p_%s + off_%s", V, pa->name, pa->name);
+    int t = 0;
+    for (int d = 0; d < pa->rank && k < n; d++) {
+        const ts_index *ix = &op->idx[d];
+        const char *tn = g->ir->tiles[ix->tile].name;
+        if (ix->kind == TS_IDX_CONST) k += (size_t)snprintf(buf + k, n - k, " + (long)%lld * st_%s_%d", (long long)ix->value, pa->name, d);
+        else if (ix->kind == TS_IDX_POINT) k += (size_t)snprintf(buf + k, n - k, " + b_%s * st_%s_%d", tn, pa->name, d);
+        else if (d == pa->rank - 1) k += (size_t)snprintf(buf + k, n - k, " + (b_%s + %s)", tn, e[t++]); /* unit stride */
+        else k += (size_t)snprintf(buf + k, n - k, " + (b_%s + %s) * st_%s_%d", tn, e[t++], pa->name, d);
+    }
+    if (k < n) snprintf(buf + k, n - k, ")");
+}
+
+/* The condition under which the fast form of an expression reading the
+ * deferred loads dl is valid; "1" for none. */
+static void deferred_guard(const cg *g, const ts_val *dl, int ndl, char *buf, size_t n) {
+    size_t k = (size_t)snprintf(buf, n, ndl ? "" : "1");
+    for (int q = 0; q < ndl && k < n; q++) {
+        char c[1024];
+        whole_tile_cond(g, &g->ir->ops[g->ir->values[dl[q]].def_op], c, sizeof c);
+        k += (size_t)snprintf(buf + k, n - k, "%s(%s)", q ? " && " : "", c);
+    }
+}
+
+/* Emits the deferred loads dl (the path where their fast form is not valid). */
+static void emit_deferred(cg *g, const ts_val *dl, int ndl) {
+    for (int q = 0; q < ndl; q++) emit_load(g, &g->ir->ops[g->ir->values[dl[q]].def_op]);
+}
+
+#define TS__PX_MAX 2000 /* longest fused expression (characters) */
+
 /* An f32 unary/binary op over register operands as floatN vector code: the
  * scalar loop calls exp/erf/... one element at a time (PoCL does not
  * vectorize those calls), the vector form uses the vector math builtins.
  * Operands: same layout (vloadN of the registers), one value per row
  * (scalar, broadcast by OpenCL's arithmetic), one value per column (vloadN
- * at the column), rank 0 (scalar). A result whose only use is the next op,
- * itself in vector form over the same layout, is not stored: its expression
- * is fused into that op (chains such as layer norm's xc * rstd * w + b make
- * one pass instead of three). Returns 0 when not applicable. */
+ * at the column), rank 0 (scalar), deferred loads (vloadN from global
+ * memory on the whole-tile path). A result whose only use is the next op
+ * is not stored when that op can take its expression: another vector op
+ * over the same layout, a store (layer norm's xc * rstd * w + b goes
+ * straight to y) or a fast reduction (layer norm's xc * xc). Returns 0
+ * when not applicable. */
 static int emit_elementwise_vector(cg *g, const ts__op *op, const layout *L, int nin) {
     int V = vector_width(g, op, L);
     if (!V) return 0;
-    char opnd[3][1100];
+    char slow[3][TS__PX_MAX + 64], fast[3][TS__PX_MAX + 64];
+    ts_val dl[TS__MAX_DEFERRED];
+    int ndl = 0;
+    for (int k = 0; k < nin; k++) { /* the pending operand's loads first: they cannot be emitted any more */
+        const pendx *p = &g->px[op->in[k]];
+        if (p->slow) for (int q = 0; q < p->ndl; q++) dl[ndl++] = p->dl[q];
+    }
+    for (int k = 0; k < nin; k++) {
+        ts_val o = op->in[k];
+        if (!g->deferred[o]) continue;
+        int have = 0;
+        for (int q = 0; q < ndl; q++) have |= dl[q] == o;
+        if (have) continue;
+        if (ndl < TS__MAX_DEFERRED) dl[ndl++] = o;
+        else {
+            g->deferred[o] = 0;
+            emit_load(g, &g->ir->ops[g->ir->values[o].def_op]);
+        }
+    }
     for (int k = 0; k < nin; k++) {
         ts_val o = op->in[k];
         char idx[96];
         operand_access(g, o, op->result, idx, sizeof idx);
-        if (g->pend[o]) snprintf(opnd[k], sizeof opnd[k], "(%s)", g->pend[o]);
-        else if (strcmp(idx, "j") == 0) snprintf(opnd[k], sizeof opnd[k], "vload%d(0, %s + j)", V, vname(o));
-        else if (strncmp(idx, "(j %", 4) == 0) snprintf(opnd[k], sizeof opnd[k], "vload%d(0, %s + %s)", V, vname(o), idx);
-        else snprintf(opnd[k], sizeof opnd[k], "%s[%s]", vname(o), idx); /* row or scalar: constant over the vector */
+        const pendx *p = &g->px[o];
+        if (p->slow) {
+            snprintf(slow[k], sizeof slow[k], "(%s)", p->slow);
+            snprintf(fast[k], sizeof fast[k], "(%s)", p->fast ? p->fast : p->slow);
+            continue;
+        }
+        if (strcmp(idx, "j") == 0) snprintf(slow[k], sizeof slow[k], "vload%d(0, %s + j)", V, vname(o));
+        else if (strncmp(idx, "(j %", 4) == 0) snprintf(slow[k], sizeof slow[k], "vload%d(0, %s + %s)", V, vname(o), idx);
+        else snprintf(slow[k], sizeof slow[k], "%s[%s]", vname(o), idx); /* row or scalar: constant over the vector */
+        if (g->deferred[o]) deferred_expr(g, o, idx, V, fast[k], sizeof fast[k]);
+        else snprintf(fast[k], sizeof fast[k], "%s", slow[k]);
     }
-    char e[2400];
-    if (op->kind == TS__OP_UNARY) unary_expr(g, op->sub, TS_F32, opnd[0], e, sizeof e);
-    else binary_expr(g, op->sub, TS_F32, opnd[0], opnd[1], e, sizeof e);
+    char es[2 * TS__PX_MAX + 400], ef[2 * TS__PX_MAX + 400];
+    if (op->kind == TS__OP_UNARY) {
+        unary_expr(g, op->sub, TS_F32, slow[0], es, sizeof es);
+        unary_expr(g, op->sub, TS_F32, fast[0], ef, sizeof ef);
+    } else {
+        binary_expr(g, op->sub, TS_F32, slow[0], slow[1], es, sizeof es);
+        binary_expr(g, op->sub, TS_F32, fast[0], fast[1], ef, sizeof ef);
+    }
     int i = (int)(op - g->ir->ops);
     ts_val res = op->result;
-    if (g->uses[res] == 1 && i + 1 < g->ir->nops && strlen(e) < 800) {
+    if (g->uses[res] == 1 && i + 1 < g->ir->nops && strlen(ef) < TS__PX_MAX) {
         const ts__op *nx = &g->ir->ops[i + 1];
-        int reads = 0;
-        if (nx->kind == TS__OP_UNARY || nx->kind == TS__OP_BINARY)
+        int ok = 0;
+        if (nx->kind == TS__OP_UNARY || nx->kind == TS__OP_BINARY) {
+            int reads = 0;
             for (int k = 0; k < op_nin(nx); k++) reads |= nx->in[k] == res;
-        char idx[96];
-        if (reads && operand_access(g, res, nx->result, idx, sizeof idx) > 0 && strcmp(idx, "j") == 0 && same_layout(&g->lay[nx->result], L) &&
-            vector_width(g, nx, &g->lay[nx->result]) == V) {
-            g->pend[res] = ts__strdup(e);
-            if (g->pend[res]) return 1;
+            char idx[96];
+            ok = reads && operand_access(g, res, nx->result, idx, sizeof idx) > 0 && strcmp(idx, "j") == 0 &&
+                 same_layout(&g->lay[nx->result], L) && vector_width(g, nx, &g->lay[nx->result]) == V;
+        } else if (nx->kind == TS__OP_STORE) ok = store_fusable(g, nx, res, V);
+        else if (nx->kind == TS__OP_REDUCE) ok = !ndl && nx->in[0] == res && fast_reduce(g, nx) && reduce_vw(g, nx) == V;
+        if (ok) {
+            pendx *p = &g->px[res];
+            p->slow = ts__strdup(es);
+            p->fast = ndl ? ts__strdup(ef) : NULL;
+            p->V = V;
+            p->ndl = ndl;
+            memcpy(p->dl, dl, sizeof(ts_val) * (size_t)ndl);
+            if (p->slow && (p->fast || !ndl)) return 1;
+            free(p->slow);
+            free(p->fast);
+            p->slow = p->fast = NULL;
         }
     }
-    line(g, "for (int j = 0; j < %lld; j += %d) vstore%d(%s, 0, %s + j);", (long long)L->J, V, V, e, vname(res));
+    declare(g, res);
+    if (ndl) {
+        char gd[4096];
+        deferred_guard(g, dl, ndl, gd, sizeof gd);
+        line(g, "if (%s) {", gd);
+        line(g, "  for (int j = 0; j < %lld; j += %d) vstore%d(%s, 0, %s + j);", (long long)L->J, V, V, ef, vname(res));
+        line(g, "} else {");
+        g->indent++;
+        emit_deferred(g, dl, ndl);
+    }
+    line(g, "for (int j = 0; j < %lld; j += %d) vstore%d(%s, 0, %s + j);", (long long)L->J, V, V, es, vname(res));
+    if (ndl) {
+        g->indent--;
+        line(g, "}");
+    }
     return 1;
 }
 
@@ -617,7 +814,7 @@ static void emit_elementwise(cg *g, const ts__op *op) {
     layout L;
     layout_of(g, res, &L);
     int nin = op->kind == TS__OP_SELECT ? 3 : op->kind == TS__OP_BINARY ? 2 : 1;
-    declare(g, res);
+    if (!vector_width(g, op, &L)) flush_deferred(g, op);
     char ops_s[3][160];
     for (int k = 0; k < nin; k++) {
         ts_val o = op->in[k];
@@ -639,6 +836,7 @@ static void emit_elementwise(cg *g, const ts__op *op) {
         snprintf(ops_s[k], sizeof ops_s[k], "t%d_%d[j]", (int)res, k);
     }
     if (emit_elementwise_vector(g, op, &L, nin)) return;
+    declare(g, res);
     elem_loop_begin(g, &L, "j");
     char e[1024];
     ts_dtype in_dt = g->ir->values[op->in[0]].dtype;
@@ -677,7 +875,7 @@ static int chunk_vector(const cg *g, const ts__op *op, const layout *L) {
 static void chunk_begin(cg *g, const ts__op *op, const layout *L, const char *okvar, const char *off, const char *cond) {
     const ts__param *pa = &g->ir->params[op->param];
     const ts__tile *lt = &g->ir->tiles[op->idx[pa->rank - 1].tile];
-    unroll_short(g, L->J / L->nn);
+    /* no unroll pragma: this is the partial-tile path, kept small (compile time) */
     line(g, "for (int ch_ = 0; ch_ < %lld; ch_++) {", (long long)(L->J / L->nn));
     g->indent++;
     line(g, "const int j0 = ch_ * %lld;", (long long)L->nn);
@@ -699,6 +897,42 @@ static void chunk_scalar_begin(cg *g, const layout *L, int nv, const char *off) 
     line(g, "const %s o_ = %s;", g->d->i64, off);
 }
 
+/* The condition under which a load/store of `op` covers its whole tile in
+ * range with a unit last stride: then every chunk moves as one vector and
+ * the per-chunk bounds checks and scalar fallbacks are not needed. Hoisted
+ * out of the chunk loop, it leaves PoCL a short straight loop (layer norm
+ * 4096x1024: the per-chunk checks cost more than the memory traffic). */
+static void whole_tile_cond(const cg *g, const ts__op *op, char *buf, size_t n) {
+    const ts__param *pa = &g->ir->params[op->param];
+    size_t k = (size_t)snprintf(buf, n, "st_%s_%d == 1", pa->name, pa->rank - 1);
+    for (int d = 0; d < pa->rank && k < n; d++) {
+        const ts_index *ix = &op->idx[d];
+        const ts__size *sz = &g->ir->sizes[pa->sizes[d]];
+        char ext[96];
+        if (sz->name[0]) snprintf(ext, sizeof ext, "s_%s", sz->name);
+        else snprintf(ext, sizeof ext, "%lld", (long long)sz->fixed);
+        if (ix->kind == TS_IDX_CONST) k += (size_t)snprintf(buf + k, n - k, " && %lld < %s", (long long)ix->value, ext);
+        else if (ix->kind == TS_IDX_POINT) k += (size_t)snprintf(buf + k, n - k, " && b_%s < %s", g->ir->tiles[ix->tile].name, ext);
+        else {
+            const char *tn = g->ir->tiles[ix->tile].name;
+            long long blk = (long long)g->plan->block[ix->tile];
+            k += (size_t)snprintf(buf + k, n - k, " && b_%s + %lld <= %s", tn, blk, ext);
+            if (d == pa->rank - 1) k += (size_t)snprintf(buf + k, n - k, " && b_%s + %lld <= x_%s", tn, blk, tn);
+        }
+    }
+}
+
+/* Opens the straight chunk loop of the whole-tile path: j0, the element
+ * variables of the chunk's first element and o_, its offset. */
+static void chunk_fast_begin(cg *g, const layout *L, const char *off) {
+    unroll_short(g, L->J / L->nn);
+    line(g, "for (int ch_ = 0; ch_ < %lld; ch_++) {", (long long)(L->J / L->nn));
+    g->indent++;
+    line(g, "const int j0 = ch_ * %lld;", (long long)L->nn);
+    elem_decls(g, L, "j0");
+    line(g, "const %s o_ = %s;", g->d->i64, off);
+}
+
 static void emit_load(cg *g, const ts__op *op) {
     ts_val res = op->result;
     declare(g, res);
@@ -711,6 +945,19 @@ static void emit_load(cg *g, const ts__op *op) {
     int nv = chunk_vector(g, op, &L);
     if (nv) {
         const ts__param *pa = &g->ir->params[op->param];
+        char wt[1024], vl[1200];
+        whole_tile_cond(g, op, wt, sizeof wt);
+        if (pa->dtype == TS_F32) snprintf(vl, sizeof vl, "vload%d(0, p_%s + o_)", nv, pa->name);
+        else snprintf(vl, sizeof vl, "vload_half%d(0, (%s const half*)(p_%s + o_))", nv, g->d->global_ptr, pa->name);
+        line(g, "if (%s) {", wt);
+        g->indent++;
+        chunk_fast_begin(g, &L, off);
+        line(g, "vstore%d(ok_ ? %s : (float%d)(%s), 0, %s + j0);", nv, vl, nv, fill, vname(res));
+        g->indent--;
+        line(g, "}");
+        g->indent--;
+        line(g, "} else {");
+        g->indent++;
         chunk_begin(g, op, &L, "ok_", off, cond);
         line(g, "if (vec_) {");
         if (pa->dtype == TS_F32) line(g, "  vstore%d(vload%d(0, p_%s + o_), 0, %s + j0);", nv, nv, pa->name, vname(res));
@@ -722,6 +969,8 @@ static void emit_load(cg *g, const ts__op *op) {
         g->indent--;
         line(g, "}");
         elem_loop_end(g);
+        g->indent--;
+        line(g, "}");
         return;
     }
     elem_loop_begin(g, &L, "j");
@@ -736,6 +985,76 @@ static void emit_atomic(cg *g, const ts__param *pa, const char *src) {
     snprintf(sp, sizeof sp, "(%s)", src);
     if (pa->dtype == TS_I32) line(g, "%s(%sp_%s[o_], %s);", g->d->atomic_add_i32, amp, pa->name, cx(g, "int", sp));
     else line(g, "ts_atomic_add_f32(%sp_%s[o_], %s);", amp, pa->name, cx(g, "float", sp));
+}
+
+/* One chunk of nv elements at j0 of value v to global memory at o_: from
+ * its registers, or its pending floatN expression (fast: the form reading
+ * deferred loads from global memory). */
+static void store_chunk(cg *g, const ts__op *op, ts_val v, int nv, int fast) {
+    const ts__param *pa = &g->ir->params[op->param];
+    const pendx *p = &g->px[v];
+    if (p->slow) {
+        const char *e = fast && p->fast ? p->fast : p->slow;
+        if (p->V == nv) line(g, "{ const int j = j0; vstore%d(%s, 0, p_%s + o_); }", nv, e, pa->name);
+        else line(g, "for (int j = j0; j < j0 + %d; j += %d) vstore%d(%s, 0, p_%s + o_ + (j - j0));", nv, p->V, p->V, e, pa->name);
+    } else if (pa->dtype == TS_F32) line(g, "vstore%d(vload%d(0, %s + j0), 0, p_%s + o_);", nv, nv, vname(v), pa->name);
+    else line(g, "vstore_half%d_rte(vload%d(0, %s + j0), 0, (%s half*)(p_%s + o_));", nv, nv, vname(v), g->d->global_ptr, pa->name);
+}
+
+/* A straight store in vector chunks: the whole-tile path (one hoisted
+ * condition, then plain vector stores), else per chunk a vector store when
+ * the chunk is in range and element stores otherwise. A value with a
+ * pending expression is computed chunk by chunk here and never stored in
+ * registers; the deferred loads it reads are emitted on the second path. */
+static void emit_store_chunks(cg *g, const ts__op *op, ts_val v, const layout *L, int nv, const char *off, const char *cond) {
+    const pendx *p = &g->px[v];
+    char wt[1024], gd[4096], src[64];
+    whole_tile_cond(g, op, wt, sizeof wt);
+    deferred_guard(g, p->dl, p->slow ? p->ndl : 0, gd, sizeof gd);
+    if (p->slow && p->ndl) line(g, "if (%s && %s) {", wt, gd);
+    else line(g, "if (%s) {", wt);
+    g->indent++;
+    chunk_fast_begin(g, L, off);
+    line(g, "if (own_) {");
+    g->indent++;
+    store_chunk(g, op, v, nv, 1);
+    g->indent--;
+    line(g, "}");
+    g->indent--;
+    line(g, "}");
+    g->indent--;
+    line(g, "} else {");
+    g->indent++;
+    if (p->slow) emit_deferred(g, p->dl, p->ndl);
+    chunk_begin(g, op, L, "own_", off, cond);
+    line(g, "if (vec_) {");
+    g->indent++;
+    store_chunk(g, op, v, nv, 0);
+    g->indent--;
+    line(g, "} else {");
+    g->indent++;
+    if (p->slow) { /* the chunk's values, then element by element */
+        line(g, "float pv_[%d];", nv);
+        line(g, "for (int j = j0; j < j0 + %d; j += %d) vstore%d(%s, 0, pv_ + (j - j0));", nv, p->V, p->V, p->slow);
+        snprintf(src, sizeof src, "pv_[jj_]");
+    } else snprintf(src, sizeof src, "%s[j]", vname(v));
+    line(g, "for (int jj_ = 0; jj_ < %d; jj_++) {", nv);
+    g->indent++;
+    line(g, "const int j = j0 + jj_;");
+    elem_decls(g, L, "j");
+    line(g, "const %s o_ = %s;", g->d->i64, off);
+    line(g, "if (own_ && %s) {", cond);
+    g->indent++;
+    store_stmt(g, op->param, "o_", src);
+    g->indent--;
+    line(g, "}");
+    g->indent--;
+    line(g, "}");
+    g->indent--;
+    line(g, "}");
+    elem_loop_end(g);
+    g->indent--;
+    line(g, "}");
 }
 
 static void emit_store(cg *g, const ts__op *op, int atomic) {
@@ -755,22 +1074,7 @@ static void emit_store(cg *g, const ts__op *op, int atomic) {
         layout_of(g, v, &L);
         int nv = chunk_vector(g, op, &L);
         if (nv && pa->dtype == g->ir->values[v].dtype) {
-            chunk_begin(g, op, &L, "own_", off, cond);
-            line(g, "if (vec_) {");
-            if (pa->dtype == TS_F32) line(g, "  vstore%d(vload%d(0, %s + j0), 0, p_%s + o_);", nv, nv, vname(v), pa->name);
-            else line(g, "  vstore_half%d_rte(vload%d(0, %s + j0), 0, (%s half*)(p_%s + o_));", nv, nv, vname(v), g->d->global_ptr, pa->name);
-            chunk_scalar_begin(g, &L, nv, off);
-            snprintf(src, sizeof src, "%s[j]", vname(v));
-            line(g, "if (own_ && %s) {", cond);
-            g->indent++;
-            store_stmt(g, op->param, "o_", src);
-            g->indent--;
-            line(g, "}");
-            g->indent--;
-            line(g, "}");
-            g->indent--;
-            line(g, "}");
-            elem_loop_end(g);
+            emit_store_chunks(g, op, v, &L, nv, off, cond);
             return;
         }
     }
@@ -907,6 +1211,7 @@ static void emit_reduce_fast(cg *g, const ts__op *op) {
     line(g, "const int tr_ = %s, tc_ = %s;", cx(g, "int", tq), cx(g, "int", tm));
     /* no unroll pragma here: the body holds loops of its own, and unrolling
      * both levels (64 rows x 16 columns) made PoCL's compile run for minutes */
+    if (g->px[x].slow) declare(g, x); /* written on the partial-tile path only */
     line(g, "for (int i = 0; i < %lld; i++) {", (long long)L->mm);
     g->indent++;
     line(g, "%s acc_ = %s;", rtype, reduce_identity(g, op->sub, dt));
@@ -919,10 +1224,8 @@ static void emit_reduce_fast(cg *g, const ts__op *op) {
      * lanes fold independently. max/min use fmax/fmin and a NaN flag, so NaN
      * still propagates as in the reference. */
     int64_t cqn = L->cq * L->nn;
-    int vw = 0;
-    if (g->d->has_vector_types && dt == TS_F32 && !argmax)
-        for (int w = 16; w >= 4 && !vw; w /= 2)
-            if (cqn % w == 0 && cqn >= 2 * w) vw = w;
+    int vw = reduce_vw(g, op);
+    const pendx *px = &g->px[x]; /* x's expression, fused into the fold (never with deferred loads) */
     if (vw) {
         const char *vf = op->sub == TS_RED_MAX ? "fmax" : op->sub == TS_RED_MIN ? "fmin" : NULL;
         int minmax = vf != NULL;
@@ -932,7 +1235,10 @@ static void emit_reduce_fast(cg *g, const ts__op *op) {
         line(g, "float%d va_ = (float%d)(%s);", vw, vw, reduce_identity(g, op->sub, dt));
         if (minmax) line(g, "int%d vn_ = (int%d)(0);", vw, vw);
         line(g, "for (int x = 0; x < %lld; x += %d) {", (long long)cqn, vw);
-        line(g, "  const float%d y_ = vload%d(0, %s + i * %lld + x);", vw, vw, vname(x), (long long)cqn);
+        if (px->slow) {
+            line(g, "  const int j = i * %lld + x;", (long long)cqn);
+            line(g, "  const float%d y_ = %s;", vw, px->slow);
+        } else line(g, "  const float%d y_ = vload%d(0, %s + i * %lld + x);", vw, vw, vname(x), (long long)cqn);
         if (minmax) line(g, "  va_ = %s(va_, y_); vn_ |= isnan(y_);", vf);
         else line(g, "  va_ += y_;");
         line(g, "}");
@@ -943,8 +1249,13 @@ static void emit_reduce_fast(cg *g, const ts__op *op) {
         g->indent--;
         line(g, "} else {");
         g->indent++;
+        if (px->slow)
+            line(g, "for (int j = i * %lld; j < (i + 1) * %lld; j += %d) vstore%d(%s, 0, %s + j);", (long long)cqn, (long long)cqn, px->V, px->V, px->slow,
+                 vname(x));
     }
-    unroll_short(g, L->cq * L->nn);
+    /* no unroll pragma on this fold either: PoCL 3.1 miscompiled it, unrolled
+     * inside the row loop of a multi-thread group (softmax M=4,N=384,
+     * threads=32,vec=16,BLOCK_M=4 summed wrong; tests/test_opencl.c row forms) */
     line(g, "for (int x = 0; x < %lld; x++) {", (long long)(L->cq * L->nn));
     g->indent++;
     line(g, "const int c_ = (tc_ + (x / %lld) * %lld) * %lld + x %% %lld;", (long long)L->nn, (long long)L->TC, (long long)L->nn, (long long)L->nn);
@@ -1504,9 +1815,14 @@ ts_status ts__codegen_c(const ts_kernel *k, const ts__plan *plan, ts_dialect dia
     if (!g.uses || !g.fused) { free(g.uses); free(g.fused); return TS_ERR_OUT_OF_MEMORY; }
     count_uses(&g);
     g.lay = ts__calloc((size_t)(k->ir.nvalues + 1), sizeof *g.lay);
-    g.pend = ts__calloc((size_t)(k->ir.nvalues + 1), sizeof *g.pend);
-    if (!g.lay || !g.pend) { free(g.uses); free(g.fused); free(g.lay); free(g.pend); return TS_ERR_OUT_OF_MEMORY; }
+    g.px = ts__calloc((size_t)(k->ir.nvalues + 1), sizeof *g.px);
+    g.deferred = ts__calloc((size_t)(k->ir.nvalues + 1), sizeof *g.deferred);
+    if (!g.lay || !g.px || !g.deferred) {
+        free(g.uses); free(g.fused); free(g.lay); free(g.px); free(g.deferred);
+        return TS_ERR_OUT_OF_MEMORY;
+    }
     assign_layouts(&g);
+    find_deferred_loads(&g);
     const ts__kir *ir = &k->ir;
     ts__sb body = {0};
     /* The body is emitted first (it determines local memory needs), then the
@@ -1526,8 +1842,11 @@ ts_status ts__codegen_c(const ts_kernel *k, const ts__plan *plan, ts_dialect dia
     for (int i = 0; i < ir->nops && !g.err; i++) {
         const ts__op *op = &ir->ops[i];
         if (g.fused[i]) continue;
+        if (op->kind != TS__OP_UNARY && op->kind != TS__OP_BINARY) flush_deferred(&g, op);
         switch (op->kind) {
-        case TS__OP_LOAD: emit_load(&g, op); break;
+        case TS__OP_LOAD:
+            if (!g.deferred[op->result]) emit_load(&g, op);
+            break;
         case TS__OP_STORE: emit_store(&g, op, 0); break;
         case TS__OP_ATOMIC_ADD: emit_store(&g, op, 1); break;
         case TS__OP_GATHER: emit_gather(&g, op); break;
@@ -1631,8 +1950,12 @@ ts_status ts__codegen_c(const ts_kernel *k, const ts__plan *plan, ts_dialect dia
     free(g.uses);
     free(g.fused);
     free(g.lay);
-    for (int v = 0; v < k->ir.nvalues; v++) free(g.pend[v]);
-    free(g.pend);
+    for (int v = 0; v < k->ir.nvalues; v++) {
+        free(g.px[v].slow);
+        free(g.px[v].fast);
+    }
+    free(g.px);
+    free(g.deferred);
     int64_t local_bytes = g.lf * 4 + g.li * 4;
     /* Large private arrays spill to the stack (and crash some drivers): such
      * configs are refused, and the tuner prunes them. */

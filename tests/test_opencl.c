@@ -96,6 +96,56 @@ Test(opencl, matmul_staged_and_direct, .timeout = 600) {
     ts_context_destroy(ctx);
 }
 
+/* The row kernels under the thread and vector-width forms the tuner picks
+ * on CPUs (one thread a row, float16 chunks) and GPUs, at every example
+ * size (partial tiles included): whole-tile and partial-tile paths of
+ * vector loads and stores, fused expressions and deferred loads. */
+static void run_row_forms(const char *name) {
+    ts_context *ctx = open_or_skip();
+    const ts_example *ex = ts_example_find(name);
+    cr_assert_not_null(ex);
+    const char *forms[] = {"threads=1,vec=16", "threads=1,vec=4", "threads=2,vec=8", "threads=64,vec=16", "threads=32,vec=2"};
+    for (int di = 0; di < ex->ndtypes; di++) {
+        ts_dtype dt = ex->dtypes[di];
+        ts_kernel *k = NULL;
+        cr_assert_eq(ex->build(dt, &k), TS_OK, "%s", ts_last_error());
+        int has_bm = 0, ran = 0;
+        for (int i = 0; i < ts_kernel_tunable_count(k); i++) {
+            ts_tunable_info ti;
+            ts_kernel_tunable(k, i, &ti);
+            has_bm |= strcmp(ti.name, "BLOCK_M") == 0;
+        }
+        for (size_t f = 0; f < sizeof forms / sizeof forms[0]; f++)
+            for (int bm = 0; bm < (has_bm ? 2 : 1); bm++) {
+                char cs[128];
+                snprintf(cs, sizeof cs, "%s%s", forms[f], has_bm ? (bm ? ",BLOCK_M=4" : ",BLOCK_M=1") : "");
+                ts_config *c;
+                cr_assert_eq(ts_config_parse(cs, &c), TS_OK, "%s", ts_last_error());
+                for (int si = 0; si < 6 && ex->sizes[si]; si++) {
+                    ts_ex_sizes sz;
+                    cr_assert_eq(ts_ex_parse_sizes(ex->sizes[si], &sz), TS_OK);
+                    ts_ex_result r;
+                    ts_ex_run_case(ctx, ex, k, dt, &sz, c, 1, (uint64_t)(si * 7 + f + 1), &r);
+                    if (r.status == TS_ERR_BAD_CONFIG) continue; /* over the private-memory cap: refused clearly */
+                    cr_expect_eq(r.status, TS_OK, "%s %s %s [%s]: %s %s", name, ts_dtype_name(dt), ex->sizes[si], cs, ts_status_name(r.status), r.message);
+                    ran++;
+                }
+                ts_config_destroy(c);
+            }
+        cr_expect_gt(ran, 0, "%s %s: no form ran", name, ts_dtype_name(dt));
+        ts_kernel_destroy(k);
+    }
+    ts_context_destroy(ctx);
+}
+
+#define ROW_FORMS_TEST(n) Test(opencl_row_forms, n, .timeout = 600) { run_row_forms(#n); }
+ROW_FORMS_TEST(add)
+ROW_FORMS_TEST(gelu)
+ROW_FORMS_TEST(softmax)
+ROW_FORMS_TEST(layer_norm)
+ROW_FORMS_TEST(rms_norm)
+ROW_FORMS_TEST(cross_entropy)
+
 /* A corrupt cached binary is rebuilt, never trusted. */
 Test(opencl, corrupt_binary_cache_is_rebuilt, .timeout = 300) {
     ts_context *ctx = open_or_skip();
