@@ -139,6 +139,7 @@ typedef struct ts__plan {
     /* backend knobs (defaults filled) */
     int threads, vec, unroll, stage, micro_m, micro_n, tensor_cores, group_m;
     int col_threads; /* at most this many threads share a row (1: each thread owns whole rows) */
+    int nt;          /* 1: whole-tile vector stores bypass the cache (non-temporal) where the target has them */
 } ts__plan;
 
 void ts__plan_free(ts__plan *p);

@@ -134,6 +134,12 @@ ts_status ts_tune(ts_context *ctx, const ts_kernel *k, const char *const *names,
 
 const char *ts_tune_outcome_name(ts_tune_outcome o);
 
+/* The config ts_launch uses for k with cfg NULL and tensors of these shapes
+ * (shapes[i]: parameter i's shape; ignored for scalars): the tuning
+ * database's entry for ctx's device, with its fallbacks. *config gets its
+ * text (caller frees), or NULL when the kernel's defaults apply. */
+ts_status ts_tune_lookup(ts_context *ctx, const ts_kernel *k, const int64_t *const *shapes, char **config);
+
 /* ---------------------------------------------------------------- 3. The database */
 
 /* One stored entry, as listed. */

@@ -20,7 +20,21 @@ static const char opencl_prelude[] =
     "  volatile __global int *ip = (volatile __global int *)p;\n"
     "  int old = *ip, assumed;\n"
     "  do { assumed = old; old = atomic_cmpxchg(ip, assumed, as_int(as_float(assumed) + v)); } while (old != assumed);\n"
-    "}\n";
+    "}\n"
+    "/* ts_nt_storeN: a non-temporal vector store (Clang's builtin; config nt=1)\n"
+    " * where the address is aligned to the vector, else vstoreN */\n"
+    "#if defined(__clang__) && defined(__has_builtin)\n"
+    "#if __has_builtin(__builtin_nontemporal_store)\n"
+    "#define TS_HAS_NT 1\n"
+    "#endif\n"
+    "#endif\n"
+    "#ifdef TS_HAS_NT\n"
+    "#define TS_NT_STORE(N, v, p) do { __global float *q_ = (p); \\\n"
+    "  if ((((ulong)q_) & (sizeof(float##N) - 1)) == 0) __builtin_nontemporal_store((v), (__global float##N *)q_); \\\n"
+    "  else vstore##N((v), 0, q_); } while (0)\n"
+    "#else\n"
+    "#define TS_NT_STORE(N, v, p) vstore##N((v), 0, (p))\n"
+    "#endif\n";
 
 static const ts__dialect opencl = {
     .id = TS_DIALECT_OPENCL,

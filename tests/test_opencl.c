@@ -99,12 +99,13 @@ Test(opencl, matmul_staged_and_direct, .timeout = 600) {
 /* The row kernels under the thread and vector-width forms the tuner picks
  * on CPUs (one thread a row, float16 chunks) and GPUs, at every example
  * size (partial tiles included): whole-tile and partial-tile paths of
- * vector loads and stores, fused expressions and deferred loads. */
+ * vector loads and stores (non-temporal ones with nt=1), fused expressions
+ * and deferred loads. */
 static void run_row_forms(const char *name) {
     ts_context *ctx = open_or_skip();
     const ts_example *ex = ts_example_find(name);
     cr_assert_not_null(ex);
-    const char *forms[] = {"threads=1,vec=16", "threads=1,vec=4", "threads=2,vec=8", "threads=64,vec=16", "threads=32,vec=2"};
+    const char *forms[] = {"threads=1,vec=16", "threads=1,vec=16,nt=1", "threads=1,vec=4", "threads=2,vec=8", "threads=64,vec=16,nt=1", "threads=32,vec=2"};
     for (int di = 0; di < ex->ndtypes; di++) {
         ts_dtype dt = ex->dtypes[di];
         ts_kernel *k = NULL;

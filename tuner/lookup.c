@@ -50,3 +50,15 @@ ts_status ts__tuner_lookup(ts_context *ctx, const ts_kernel *k, const int64_t *c
     else ts_config_destroy(a.cfg);
     return TS_OK;
 }
+
+ts_status ts_tune_lookup(ts_context *ctx, const ts_kernel *k, const int64_t *const *shapes, char **config) {
+    if (!config) return ts__error(TS_ERR_INVALID_ARGUMENT, "ts_tune_lookup: config is NULL");
+    *config = NULL;
+    if (!ctx || !k || !shapes) return ts__error(TS_ERR_INVALID_ARGUMENT, "ts_tune_lookup: NULL context, kernel or shapes");
+    ts_config *c = NULL;
+    ts__tuner_lookup(ctx, k, shapes, &c);
+    if (!c) return TS_OK;
+    *config = ts_config_format(c);
+    ts_config_destroy(c);
+    return *config ? TS_OK : ts__error(TS_ERR_OUT_OF_MEMORY, "ts_tune_lookup: out of memory");
+}

@@ -8,6 +8,7 @@
 #include "cli.h"
 #include "cli_lang.h"
 #include "ir.h"
+#include "tessera_tune.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -381,15 +382,25 @@ int ts_cli_run(int argc, char **argv) {
     rc = make_inputs(&ck, &sz, ts_cli_option(argc, argv, "--scalar"), seed, &in);
     if (rc) goto done;
 
-    char sizes_text[512], *cfg_fmt = ts_config_format(cfg);
+    /* without --config, the launch takes the tuned config (ts_launch with
+     * cfg NULL), as an application's launch would */
+    char sizes_text[512], *cfg_fmt = ts_config_format(cfg), *tuned = NULL;
+    const ts_config *run_cfg = cfg;
+    if (!cfg_text) {
+        const int64_t *shapes[16];
+        for (int p = 0; p < in.np; p++) shapes[p] = in.shape[p];
+        ts_tune_lookup(ctx, ck.k, shapes, &tuned);
+        run_cfg = NULL;
+    }
     ts_cli_sizes_format(&sz, sizes_text, sizeof sizes_text);
-    printf("kernel %s (%s%s%s) on %s [%s]\n  sizes %s, config %s\n", ts_kernel_name(ck.k), ck.from_file ? target : "example",
+    printf("kernel %s (%s%s%s) on %s [%s]\n  sizes %s, config %s%s\n", ts_kernel_name(ck.k), ck.from_file ? target : "example",
            ck.ex ? ", dtype " : "", ck.ex ? ts_dtype_name(ck.dt) : "", ts_context_backend(ctx), ts_context_device_name(ctx), sizes_text,
-           cfg_fmt && *cfg_fmt ? cfg_fmt : "default");
+           tuned ? tuned : cfg_fmt && *cfg_fmt ? cfg_fmt : "default", tuned ? " (tuning database)" : "");
     free(cfg_fmt);
+    free(tuned);
 
     double ms = 0, ref_ms = 0;
-    if ((s = run_once(ctx, ck.k, cfg, &in, got, &ms)) || (s = run_once(ref, ck.k, cfg, &in, want, &ref_ms))) {
+    if ((s = run_once(ctx, ck.k, run_cfg, &in, got, &ms)) || (s = run_once(ref, ck.k, cfg, &in, want, &ref_ms))) {
         fprintf(stderr, "tessera run: launch failed (%s): %s\n", ts_status_name(s), ts_last_error());
         rc = 1;
         goto done;
@@ -410,7 +421,7 @@ int ts_cli_run(int argc, char **argv) {
     for (int r = 1; r < repeats && !s; r++) {
         void *tmp[16] = {0};
         double t = 0;
-        s = run_once(ctx, ck.k, cfg, &in, tmp, &t);
+        s = run_once(ctx, ck.k, run_cfg, &in, tmp, &t);
         for (int p = 0; p < in.np; p++) free(tmp[p]);
         if (!s) times[nt++] = t;
     }
