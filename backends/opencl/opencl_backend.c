@@ -50,6 +50,12 @@ static ts_status cl_fail(cl_int err, const char *what) {
 
 static ts_status cl_init(void **state) {
     *state = NULL;
+    /* PoCL's CPU device: pin its worker threads to cores, unless the
+     * environment says otherwise. Unpinned, the scheduler sometimes ran both
+     * workers on one core: on a 2-core machine a 0.85 ms softmax took
+     * 1.65 ms for stretches of launches, and tuning picked configs by that
+     * noise (docs/backends.md). Read by PoCL when the ICD loader loads it, below. */
+    setenv("POCL_AFFINITY", "1", 0);
     cl_uint np = 0;
     cl_int err = clGetPlatformIDs(0, NULL, &np);
     if (err != CL_SUCCESS || np == 0)
