@@ -610,12 +610,15 @@ static int store_fusable(const cg *g, const ts__op *st, ts_val v, int V) {
     return nv && nv % V == 0;
 }
 
-/* Deferred loads: a load used once, by an f32 elementwise op in vector form
- * that reads it register by register or by column, is not copied into
- * registers at its op. Its consumer reads it straight from global memory
- * (vloadN) when the load's whole tile is in range, and emits the load only
- * on the other path. Layer norm's w and b: 2 x 4 KiB of private copies a
- * row less. Nothing may write memory between the load and its consumer. */
+/* Deferred loads: an f32 load whose every use is an elementwise op in
+ * vector form reading it register by register or by column, or a fast
+ * reduction folding it in floatN, is not copied into registers at its op.
+ * Each consumer reads it straight from global memory (vloadN) when the
+ * load's whole tile is in range, and emits the load itself only on the
+ * other path. Layer norm's w and b: 2 x 4 KiB of private copies a row less;
+ * softmax's x is read twice from cache instead of copied once (0.85 ->
+ * 0.74 ms on PoCL). Nothing may write memory between the load and its last
+ * consumer. */
 static void find_deferred_loads(cg *g) {
     const ts__kir *ir = g->ir;
     if (!g->d->has_vector_types) return;
@@ -626,25 +629,35 @@ static void find_deferred_loads(cg *g) {
         const ts__value *vv = &ir->values[v];
         const ts__param *pa = &ir->params[op->param];
         const layout *L = &g->lay[v];
-        if (g->uses[v] != 1 || pa->dtype != TS_F32 || vv->dtype != TS_F32 || L->kind != LAYOUT_STD) continue;
+        if (g->uses[v] < 1 || pa->dtype != TS_F32 || vv->dtype != TS_F32 || L->kind != LAYOUT_STD) continue;
         if (vv->rank >= 2 && L->R < L->TR) continue; /* padding rows would read past the tile */
         int nv = chunk_vector(g, op, L), r = 0, straight = 1;
         for (int d = 0; d < pa->rank; d++)
             if (op->idx[d].kind == TS_IDX_TILE) straight &= r < vv->rank && vv->dims[r++] == op->idx[d].tile;
         if (!nv || !straight || r != vv->rank) continue;
-        int c = i + 1, blocked = 0;
-        for (; c < ir->nops; c++) {
-            const ts__op *o = &ir->ops[c];
-            if (o->in[0] == v || o->in[1] == v || o->in[2] == v) break;
-            if (o->kind == TS__OP_STORE || o->kind == TS__OP_ATOMIC_ADD || o->kind == TS__OP_LOOP_BEGIN || o->kind == TS__OP_LOOP_END) blocked = 1;
+        int seen = 0, ok = 1, stores = 0;
+        for (int c = i + 1; c < ir->nops && ok && seen < g->uses[v]; c++) {
+            const ts__op *co = &ir->ops[c];
+            int reads = 0;
+            for (int k = 0; k < 3; k++) reads += co->in[k] == v;
+            for (int k = 0; k < co->ncarry; k++) reads += (co->kind == TS__OP_LOOP_BEGIN ? co->init[k] : co->yields[k]) == v;
+            if (!reads) {
+                stores |= co->kind == TS__OP_STORE || co->kind == TS__OP_ATOMIC_ADD || co->kind == TS__OP_LOOP_BEGIN || co->kind == TS__OP_LOOP_END;
+                continue;
+            }
+            seen += reads;
+            ok = !stores && reads == 1;
+            if (ok && (co->kind == TS__OP_UNARY || co->kind == TS__OP_BINARY)) {
+                int V = vector_width(g, co, &g->lay[co->result]);
+                char idx[96];
+                ok = V && nv % V == 0 && operand_access(g, v, co->result, idx, sizeof idx) > 0 &&
+                     (strcmp(idx, "j") == 0 || strncmp(idx, "(j %", 4) == 0);
+            } else if (ok && co->kind == TS__OP_REDUCE) {
+                int w = fast_reduce(g, co) ? reduce_vw(g, co) : 0;
+                ok = w && nv % w == 0;
+            } else ok = 0;
         }
-        if (blocked || c >= ir->nops) continue;
-        const ts__op *co = &ir->ops[c];
-        if (co->kind != TS__OP_UNARY && co->kind != TS__OP_BINARY) continue;
-        int V = vector_width(g, co, &g->lay[co->result]);
-        char idx[96];
-        if (!V || nv % V || operand_access(g, v, co->result, idx, sizeof idx) <= 0) continue;
-        if (strcmp(idx, "j") == 0 || strncmp(idx, "(j %", 4) == 0) g->deferred[v] = 1;
+        if (ok && seen == g->uses[v]) g->deferred[v] = 1;
     }
 }
 
@@ -1230,10 +1243,14 @@ static void emit_reduce_fast(cg *g, const ts__op *op) {
     int64_t cqn = L->cq * L->nn;
     int vw = reduce_vw(g, op);
     const pendx *px = &g->px[x]; /* x's expression, fused into the fold (never with deferred loads) */
+    int dx = g->deferred[x];     /* x a deferred load: read from global memory, emitted on the other path */
     if (vw) {
         int minmax = op->sub == TS_RED_MAX || op->sub == TS_RED_MIN;
-        if (rtn) line(g, "if (b_%s + %lld <= x_%s) {", rtn, (long long)L->C, rtn);
-        else line(g, "if (1) {");
+        char wt[1024] = "1";
+        if (dx) whole_tile_cond(g, &g->ir->ops[g->ir->values[x].def_op], wt, sizeof wt);
+        if (rtn && dx) line(g, "if (b_%s + %lld <= x_%s && %s) {", rtn, (long long)L->C, rtn, wt);
+        else if (rtn) line(g, "if (b_%s + %lld <= x_%s) {", rtn, (long long)L->C, rtn);
+        else line(g, "if (%s) {", wt);
         g->indent++;
         line(g, "float%d va_ = (float%d)(%s);", vw, vw, reduce_identity(g, op->sub, dt));
         if (minmax) line(g, "int%d vn_ = (int%d)(0);", vw, vw);
@@ -1241,6 +1258,11 @@ static void emit_reduce_fast(cg *g, const ts__op *op) {
         if (px->slow) {
             line(g, "  const int j = i * %lld + x;", (long long)cqn);
             line(g, "  const float%d y_ = %s;", vw, px->slow);
+        } else if (dx) {
+            char ix[64], e[2048];
+            snprintf(ix, sizeof ix, "(i * %lld + x)", (long long)cqn);
+            deferred_expr(g, x, ix, vw, e, sizeof e);
+            line(g, "  const float%d y_ = %s;", vw, e);
         } else line(g, "  const float%d y_ = vload%d(0, %s + i * %lld + x);", vw, vw, vname(x), (long long)cqn);
         /* select, not fmax/fmin: PoCL's vector fmax is a library call
          * (softmax 4096x1024 without exp: 0.85 -> 0.61 ms); same fold as
@@ -1255,6 +1277,7 @@ static void emit_reduce_fast(cg *g, const ts__op *op) {
         g->indent--;
         line(g, "} else {");
         g->indent++;
+        if (dx) emit_load(g, &g->ir->ops[g->ir->values[x].def_op]); /* its registers, on this path only */
         if (px->slow)
             line(g, "for (int j = i * %lld; j < (i + 1) * %lld; j += %d) vstore%d(%s, 0, %s + j);", (long long)cqn, (long long)cqn, px->V, px->V, px->slow,
                  vname(x));
@@ -1342,10 +1365,11 @@ static void emit_reduce_fast(cg *g, const ts__op *op) {
 }
 
 static void emit_reduce(cg *g, const ts__op *op) {
-    if (fast_reduce(g, op)) {
+    if (fast_reduce(g, op) && (!g->deferred[op->in[0]] || reduce_vw(g, op))) {
         emit_reduce_fast(g, op);
         return;
     }
+    flush_deferred(g, op);
     ts_val x = op->in[0], res = op->result;
     const ts__value *xv = &g->ir->values[x];
     ts_dtype dt = xv->dtype;
@@ -1848,7 +1872,7 @@ ts_status ts__codegen_c(const ts_kernel *k, const ts__plan *plan, ts_dialect dia
     for (int i = 0; i < ir->nops && !g.err; i++) {
         const ts__op *op = &ir->ops[i];
         if (g.fused[i]) continue;
-        if (op->kind != TS__OP_UNARY && op->kind != TS__OP_BINARY) flush_deferred(&g, op);
+        if (op->kind != TS__OP_UNARY && op->kind != TS__OP_BINARY && op->kind != TS__OP_REDUCE) flush_deferred(&g, op);
         switch (op->kind) {
         case TS__OP_LOAD:
             if (!g.deferred[op->result]) emit_load(&g, op);
