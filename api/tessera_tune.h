@@ -136,9 +136,11 @@ const char *ts_tune_outcome_name(ts_tune_outcome o);
 
 /* The config ts_launch uses for k with cfg NULL and tensors of these shapes
  * (shapes[i]: parameter i's shape; ignored for scalars): the tuning
- * database's entry for ctx's device, with its fallbacks. *config gets its
- * text (caller frees), or NULL when the kernel's defaults apply. */
-ts_status ts_tune_lookup(ts_context *ctx, const ts_kernel *k, const int64_t *const *shapes, char **config);
+ * database's entry for ctx's device, with its fallbacks, else the device's
+ * default form (OpenCL CPU devices: one work-item a row, docs/tuner.md).
+ * *config gets its text (caller frees), or NULL when the kernel's defaults
+ * apply; *from_db (may be NULL) is 1 when it came from the database. */
+ts_status ts_tune_lookup(ts_context *ctx, const ts_kernel *k, const int64_t *const *shapes, char **config, int *from_db);
 
 /* ---------------------------------------------------------------- 3. The database */
 

@@ -147,6 +147,39 @@ ROW_FORMS_TEST(layer_norm)
 ROW_FORMS_TEST(rms_norm)
 ROW_FORMS_TEST(cross_entropy)
 
+/* Launches with no config and no tuning entry take the device's default
+ * form (on a CPU device: one work-item a row, float16, nt=1; kernels with a
+ * dot keep the kernel defaults): every example, every size, f32, against
+ * the references. An empty cache directory, so no tuning entry applies. */
+Test(opencl, device_defaults, .timeout = 600) {
+    char dir[] = "/tmp/tessera-dd-XXXXXX";
+    cr_assert_not_null(mkdtemp(dir));
+    const char *old = getenv("TESSERA_CACHE_DIR");
+    char *saved = old ? strdup(old) : NULL;
+    setenv("TESSERA_CACHE_DIR", dir, 1);
+    ts_context *ctx = open_or_skip();
+    for (int e = 0; e < ts_example_count(); e++) {
+        const ts_example *ex = ts_example_get(e);
+        ts_kernel *k = NULL;
+        cr_assert_eq(ex->build(TS_F32, &k), TS_OK, "%s", ts_last_error());
+        for (int si = 0; si < 6 && ex->sizes[si]; si++) {
+            ts_ex_sizes sz;
+            cr_assert_eq(ts_ex_parse_sizes(ex->sizes[si], &sz), TS_OK);
+            ts_ex_result r;
+            ts_ex_run_case(ctx, ex, k, TS_F32, &sz, NULL, 1, (uint64_t)(si + 11), &r);
+            cr_expect_eq(r.status, TS_OK, "%s %s [device default]: %s %s", ex->name, ex->sizes[si], ts_status_name(r.status), r.message);
+        }
+        ts_kernel_destroy(k);
+    }
+    ts_context_destroy(ctx);
+    if (saved) setenv("TESSERA_CACHE_DIR", saved, 1);
+    else unsetenv("TESSERA_CACHE_DIR");
+    free(saved);
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    cr_expect_eq(system(cmd), 0);
+}
+
 /* A corrupt cached binary is rebuilt, never trusted. */
 Test(opencl, corrupt_binary_cache_is_rebuilt, .timeout = 300) {
     ts_context *ctx = open_or_skip();

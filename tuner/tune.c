@@ -274,10 +274,10 @@ static int cmp_double(const void *a, const void *b) {
  * generator stopped unrolling long loops and reduction row loops, one work-item
  * owning a whole 1024-wide row (softmax, layer norm: 4-8 arrays of 1024,
  * the fastest layout on PoCL) compiles in 1-20 s, so the cap sits above that.
- * (Parsed from the source until the code generator reports it.) */
-#define TS__TUNE_MAX_PRIVATE 12288
+ * (Parsed from the source until the code generator reports it; the cap,
+ * TS__TUNE_MAX_PRIVATE, is in tuner.h.) */
 
-static int64_t private_elements(const char *src) {
+int64_t ts__tune_private_elements(const char *src) {
     static const char *const types[] = {"float", "double", "int", "uint", "long", "ulong", "half", "short", "ushort", "char", "uchar", NULL};
     int64_t total = 0;
     for (const char *line = src; line && *line;) {
@@ -321,7 +321,7 @@ static void run_candidate(tuner *tu, const ts_config *cfg, int repeats, ts_tune_
         else if (be->dialect != TS_DIALECT_NONE) {
             char *src = NULL;
             s = ts__codegen_emit(tu->k, &plan, be->dialect, &tu->ctx->caps, "ts_probe", &src);
-            int64_t priv = s ? 0 : private_elements(src);
+            int64_t priv = s ? 0 : ts__tune_private_elements(src);
             if (priv > TS__TUNE_MAX_PRIVATE)
                 s = ts__error(TS_ERR_BAD_CONFIG, "needs %lld private elements per thread; the tuner skips more than %d (compile time explodes)",
                               (long long)priv, TS__TUNE_MAX_PRIVATE);

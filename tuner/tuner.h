@@ -15,6 +15,11 @@
  * when there is none (the kernel's defaults apply). */
 ts_status ts__tuner_lookup(ts_context *ctx, const ts_kernel *k, const int64_t *const *shapes, ts_config **out);
 
+/* Private array elements a generated source declares per thread (its
+ * compile-time cost on CPU drivers); the tuner prunes above TS__TUNE_MAX_PRIVATE. */
+int64_t ts__tune_private_elements(const char *src);
+#define TS__TUNE_MAX_PRIVATE 12288
+
 /* ---------------------------------------------------------------- spaces (space.c) */
 
 #define TS__TUNE_MAX_AXES 16

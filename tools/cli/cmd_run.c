@@ -386,16 +386,17 @@ int ts_cli_run(int argc, char **argv) {
      * cfg NULL), as an application's launch would */
     char sizes_text[512], *cfg_fmt = ts_config_format(cfg), *tuned = NULL;
     const ts_config *run_cfg = cfg;
+    int from_db = 0;
     if (!cfg_text) {
         const int64_t *shapes[16];
         for (int p = 0; p < in.np; p++) shapes[p] = in.shape[p];
-        ts_tune_lookup(ctx, ck.k, shapes, &tuned);
+        ts_tune_lookup(ctx, ck.k, shapes, &tuned, &from_db);
         run_cfg = NULL;
     }
     ts_cli_sizes_format(&sz, sizes_text, sizeof sizes_text);
     printf("kernel %s (%s%s%s) on %s [%s]\n  sizes %s, config %s%s\n", ts_kernel_name(ck.k), ck.from_file ? target : "example",
            ck.ex ? ", dtype " : "", ck.ex ? ts_dtype_name(ck.dt) : "", ts_context_backend(ctx), ts_context_device_name(ctx), sizes_text,
-           tuned ? tuned : cfg_fmt && *cfg_fmt ? cfg_fmt : "default", tuned ? " (tuning database)" : "");
+           tuned ? tuned : cfg_fmt && *cfg_fmt ? cfg_fmt : "default", tuned ? (from_db ? " (tuning database)" : " (device default)") : "");
     free(cfg_fmt);
     free(tuned);
 
