@@ -898,11 +898,16 @@ static void chunk_begin(cg *g, const ts__op *op, const layout *L, const char *ok
          (long long)L->nn, lt->name);
 }
 
-/* The element-by-element fallback of a chunk that cannot move as one
- * vector: binds j, the element variables and o_ for each element. */
-static void chunk_scalar_begin(cg *g, const layout *L, int nv, const char *off) {
-    line(g, "} else {");
-    g->indent++;
+/* Closes the innermost open block. */
+static void close_block(cg *g) {
+    g->indent--;
+    line(g, "}");
+}
+
+/* The element loop of a chunk that cannot move as one vector (inside the
+ * chunk's "} else {"): binds j, the element variables and o_ for each
+ * element. */
+static void chunk_elems_begin(cg *g, const layout *L, int nv, const char *off) {
     line(g, "for (int jj_ = 0; jj_ < %d; jj_++) {", nv);
     g->indent++;
     line(g, "const int j = j0 + jj_;");
@@ -975,15 +980,14 @@ static void emit_load(cg *g, const ts__op *op) {
         line(g, "if (vec_) {");
         if (pa->dtype == TS_F32) line(g, "  vstore%d(vload%d(0, p_%s + o_), 0, %s + j0);", nv, nv, pa->name, vname(res));
         else line(g, "  vstore%d(vload_half%d(0, (%s const half*)(p_%s + o_)), 0, %s + j0);", nv, nv, g->d->global_ptr, pa->name, vname(res));
-        chunk_scalar_begin(g, &L, nv, off);
+        line(g, "} else {");
+        g->indent++;
+        chunk_elems_begin(g, &L, nv, off);
         line(g, "%s[j] = (ok_ && %s) ? %s : %s;", vname(res), cond, cx(g, reg_type(g, g->ir->values[res].dtype), ex), fill);
-        g->indent--;
-        line(g, "}");
-        g->indent--;
-        line(g, "}");
-        elem_loop_end(g);
-        g->indent--;
-        line(g, "}");
+        close_block(g); /* element loop */
+        close_block(g); /* else */
+        close_block(g); /* chunk loop */
+        close_block(g); /* partial-tile path */
         return;
     }
     elem_loop_begin(g, &L, "j");
@@ -1035,10 +1039,8 @@ static void emit_store_chunks(cg *g, const ts__op *op, ts_val v, const layout *L
     line(g, "if (own_) {");
     g->indent++;
     store_chunk(g, op, v, nv, 1);
-    g->indent--;
-    line(g, "}");
-    g->indent--;
-    line(g, "}");
+    close_block(g); /* if */
+    close_block(g); /* chunk loop */
     g->indent--;
     line(g, "} else {");
     g->indent++;
@@ -1055,23 +1057,15 @@ static void emit_store_chunks(cg *g, const ts__op *op, ts_val v, const layout *L
         line(g, "for (int j = j0; j < j0 + %d; j += %d) vstore%d(%s, 0, pv_ + (j - j0));", nv, p->V, p->V, p->slow);
         snprintf(src, sizeof src, "pv_[jj_]");
     } else snprintf(src, sizeof src, "%s[j]", vname(v));
-    line(g, "for (int jj_ = 0; jj_ < %d; jj_++) {", nv);
-    g->indent++;
-    line(g, "const int j = j0 + jj_;");
-    elem_decls(g, L, "j");
-    line(g, "const %s o_ = %s;", g->d->i64, off);
+    chunk_elems_begin(g, L, nv, off);
     line(g, "if (own_ && %s) {", cond);
     g->indent++;
     store_stmt(g, op->param, "o_", src);
-    g->indent--;
-    line(g, "}");
-    g->indent--;
-    line(g, "}");
-    g->indent--;
-    line(g, "}");
-    elem_loop_end(g);
-    g->indent--;
-    line(g, "}");
+    close_block(g); /* if */
+    close_block(g); /* element loop */
+    close_block(g); /* else */
+    close_block(g); /* chunk loop */
+    close_block(g); /* partial-tile path */
 }
 
 static void emit_store(cg *g, const ts__op *op, int atomic) {
