@@ -83,6 +83,12 @@ int ts__find_size(const ts__kir *ir, const char *name) {
 /* The hash covers structure, not names: sizes are identified by position
  * (a symbol's name does not matter, only which dims share it), values by
  * index. Tunable names are included because configs bind them by name. */
+int ts__kir_has_dot(const ts__kir *ir) {
+    for (int i = 0; i < ir->nops; i++)
+        if (ir->ops[i].kind == TS__OP_DOT) return 1;
+    return 0;
+}
+
 uint64_t ts__kir_hash(const ts__kir *ir) {
     uint64_t h = TS__HASH_INIT;
     h = ts__hash_u64(h, 0x7e55e7a1u); /* IR format version 1 */

@@ -123,6 +123,9 @@ int ts__binary_is_compare(int op);
 /* Dtype of a binary op's result given the operand dtype. */
 ts_dtype ts__binary_result_dtype(int op, ts_dtype in);
 uint64_t ts__kir_hash(const ts__kir *ir);
+/* 1 when the kernel has a dot (its layout is a register micro-tile; the
+ * row knobs threads, vec, col_threads, nt do not apply). */
+int ts__kir_has_dot(const ts__kir *ir);
 /* Finds by name; -1 when absent. */
 int ts__find_tunable(const ts__kir *ir, const char *name);
 int ts__find_param(const ts__kir *ir, const char *name);

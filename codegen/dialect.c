@@ -51,6 +51,7 @@ static const ts__dialect opencl = {
     .sin_ = "sin", .cos_ = "cos", .pow_ = "pow", .fabs_ = "fabs",
     .has_vector_types = 1,
     .native_half_loads = 1,
+    .nt_stores = 1,
     .restrict_ = "restrict",
     .atomic_add_i32 = "atomic_add",
 };

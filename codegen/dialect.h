@@ -20,6 +20,7 @@ typedef struct ts__dialect {
     const char *exp_, *log_, *sqrt_, *rsqrt_, *tanh_, *erf_, *sin_, *cos_, *pow_, *fabs_;
     int has_vector_types;      /* float4 etc. with vloadN / mad */
     int native_half_loads;     /* vload_half / vstore_half; else the prelude's ts_f16_to_f32 / ts_f32_to_f16 on 16-bit words */
+    int nt_stores;             /* the prelude's TS_NT_STORE(N, v, p): the config knob nt means something */
     const char *restrict_;     /* pointer qualifier of kernel buffers: "restrict", "__restrict__" */
     const char *atomic_add_i32; /* int atomic add on a global pointer: "atomic_add", "atomicAdd" */
     int max_private;           /* private elements per thread before a config is refused (0: the emitter's default) */

@@ -190,6 +190,21 @@ static int same_layout(const layout *a, const layout *b) {
            a->cq == b->cq && a->mm == b->mm;
 }
 
+/* Row and column, in the value viewed as R x C, of register jv (an int
+ * expression) of this thread in STD layout L. */
+static void std_row_expr(const cg *g, const layout *L, const char *jv, char *buf, size_t n) {
+    char tq[64];
+    snprintf(tq, sizeof tq, "(tid / %lld)", (long long)L->TC);
+    snprintf(buf, n, "%s + (%s / %lld) * %lld", cx(g, "int", tq), jv, (long long)(L->nn * L->cq), (long long)L->TR);
+}
+
+static void std_col_expr(const cg *g, const layout *L, const char *jv, char *buf, size_t n) {
+    char tm[64];
+    snprintf(tm, sizeof tm, "(tid %% %lld)", (long long)L->TC);
+    snprintf(buf, n, "(%s + ((%s / %lld) %% %lld) * %lld) * %lld + %s %% %lld", cx(g, "int", tm), jv, (long long)L->nn, (long long)L->cq,
+             (long long)L->TC, (long long)L->nn, jv, (long long)L->nn);
+}
+
 /* Opens a loop over the elements a thread holds of a value with layout L.
  * Declares j (register), f_ (flat index in the value), ok_ (the element
  * exists in this thread), own_ (this thread is the one that writes it:
@@ -206,14 +221,14 @@ static void elem_decls(cg *g, const layout *L, const char *jv) {
         if (flags_are_int(g)) line(g, "const int f_ = r_, ok_ = r_ < %lld, own_ = ok_ && (tid %% %lld) == 0;", (long long)L->R, (long long)L->TC);
         else line(g, "const int f_ = r_; const %s ok_ = r_ < %lld, own_ = ok_ && (tid %% %lld) == 0;", flag_t(g), (long long)L->R, (long long)L->TC);
     } else {
+        char rc[512];
         if (L->rank == 1) line(g, "const int r_ = 0;");
-        char tq[64], tm[64];
-        snprintf(tq, sizeof tq, "(tid / %lld)", (long long)L->TC);
-        snprintf(tm, sizeof tm, "(tid %% %lld)", (long long)L->TC);
-        if (L->rank != 1)
-            line(g, "const int r_ = %s + (%s / %lld) * %lld;", cx(g, "int", tq), jv, (long long)(L->nn * L->cq), (long long)L->TR);
-        line(g, "const int c_ = (%s + ((%s / %lld) %% %lld) * %lld) * %lld + %s %% %lld;", cx(g, "int", tm), jv, (long long)L->nn, (long long)L->cq,
-             (long long)L->TC, (long long)L->nn, jv, (long long)L->nn);
+        else {
+            std_row_expr(g, L, jv, rc, sizeof rc);
+            line(g, "const int r_ = %s;", rc);
+        }
+        std_col_expr(g, L, jv, rc, sizeof rc);
+        line(g, "const int c_ = %s;", rc);
         if (flags_are_int(g)) line(g, "const int f_ = r_ * %lld + c_, ok_ = r_ < %lld;", (long long)L->C, (long long)L->R);
         else line(g, "const int f_ = r_ * %lld + c_; const %s ok_ = r_ < %lld;", (long long)L->C, flag_t(g), (long long)L->R);
         if (L->rank == 1) line(g, "const %s own_ = tid < %lld;", flag_t(g), (long long)L->TC);
@@ -325,6 +340,13 @@ static void store_stmt(cg *g, int p, const char *off, const char *v) {
     }
 }
 
+/* The extent of dim d of param pa: "s_<size>" or the fixed number. */
+static void size_ext(const cg *g, const ts__param *pa, int d, char *buf, size_t n) {
+    const ts__size *sz = &g->ir->sizes[pa->sizes[d]];
+    if (sz->name[0]) snprintf(buf, n, "s_%s", sz->name);
+    else snprintf(buf, n, "%lld", (long long)sz->fixed);
+}
+
 /* Offset and in-range condition of a load/store/atomic element whose value
  * dims are the TILE indices of op, with multi-index vars e0.. (prefix). */
 static void index_exprs(const cg *g, const ts__op *op, const char *prefix, char *off, size_t on, char *cond, size_t cn) {
@@ -341,10 +363,8 @@ static void index_exprs(const cg *g, const ts__op *op, const char *prefix, char 
         if (ix->kind == TS_IDX_CONST) snprintf(idx, sizeof idx, "%s", cx(g, g->d->i64, cv));
         else if (ix->kind == TS_IDX_POINT) snprintf(idx, sizeof idx, "b_%s", g->ir->tiles[ix->tile].name);
         else snprintf(idx, sizeof idx, "(b_%s + %s%d)", g->ir->tiles[ix->tile].name, prefix, k++);
-        const ts__size *sz = &g->ir->sizes[pa->sizes[d]];
         char ext[96];
-        if (sz->name[0]) snprintf(ext, sizeof ext, "s_%s", sz->name);
-        else snprintf(ext, sizeof ext, "%lld", (long long)sz->fixed);
+        size_ext(g, pa, d, ext, sizeof ext);
         if (ko < on) ko += (size_t)snprintf(off + ko, on - ko, " + %s * st_%s_%d", idx, pa->name, d);
         if (kc < cn) kc += (size_t)snprintf(cond + kc, cn - kc, "%s%s < %s", kc ? " && " : "", idx, ext);
     }
@@ -593,19 +613,22 @@ static int reduce_vw(const cg *g, const ts__op *op) {
     return 0;
 }
 
-/* A store that can take value v's floatN expression of width V in place of
- * its registers: f32, straight (value dims = index tiles), vector chunks. */
-static int store_fusable(const cg *g, const ts__op *st, ts_val v, int V) {
-    const ts__param *pa = &g->ir->params[st->param];
+/* 1 when the dims of value v are the TILE indices of load/store op, in
+ * order: element e0.. of v is element (b_t + e0, ..) of the tensor. */
+static int straight_access(const cg *g, const ts__op *op, ts_val v) {
+    const ts__param *pa = &g->ir->params[op->param];
     const ts__value *vv = &g->ir->values[v];
-    if (st->kind != TS__OP_STORE || st->in[0] != v || pa->dtype != TS_F32 || vv->dtype != TS_F32) return 0;
     int r = 0;
     for (int d = 0; d < pa->rank; d++)
-        if (st->idx[d].kind == TS_IDX_TILE) {
-            if (r >= vv->rank || vv->dims[r] != st->idx[d].tile) return 0;
-            r++;
-        }
-    if (r != vv->rank) return 0;
+        if (op->idx[d].kind == TS_IDX_TILE && (r >= vv->rank || vv->dims[r++] != op->idx[d].tile)) return 0;
+    return r == vv->rank;
+}
+
+/* A store that can take value v's floatN expression of width V in place of
+ * its registers: f32, straight, vector chunks. */
+static int store_fusable(const cg *g, const ts__op *st, ts_val v, int V) {
+    const ts__param *pa = &g->ir->params[st->param];
+    if (st->kind != TS__OP_STORE || st->in[0] != v || pa->dtype != TS_F32 || g->ir->values[v].dtype != TS_F32 || !straight_access(g, st, v)) return 0;
     int nv = chunk_vector(g, st, &g->lay[v]);
     return nv && nv % V == 0;
 }
@@ -631,10 +654,8 @@ static void find_deferred_loads(cg *g) {
         const layout *L = &g->lay[v];
         if (g->uses[v] < 1 || pa->dtype != TS_F32 || vv->dtype != TS_F32 || L->kind != LAYOUT_STD) continue;
         if (vv->rank >= 2 && L->R < L->TR) continue; /* padding rows would read past the tile */
-        int nv = chunk_vector(g, op, L), r = 0, straight = 1;
-        for (int d = 0; d < pa->rank; d++)
-            if (op->idx[d].kind == TS_IDX_TILE) straight &= r < vv->rank && vv->dims[r++] == op->idx[d].tile;
-        if (!nv || !straight || r != vv->rank) continue;
+        int nv = chunk_vector(g, op, L);
+        if (!nv || !straight_access(g, op, v)) continue;
         int seen = 0, ok = 1, stores = 0;
         for (int c = i + 1; c < ir->nops && ok && seen < g->uses[v]; c++) {
             const ts__op *co = &ir->ops[c];
@@ -661,26 +682,32 @@ static void find_deferred_loads(cg *g) {
     }
 }
 
+/* The load op that defines (deferred) load value v. */
+static const ts__op *load_op_of(const cg *g, ts_val v) { return &g->ir->ops[g->ir->values[v].def_op]; }
+
+/* Deferred load v becomes an ordinary one: emitted here, read from registers after. */
+static void undefer(cg *g, ts_val v) {
+    g->deferred[v] = 0;
+    emit_load(g, load_op_of(g, v));
+}
+
 /* Emits the deferred loads among op's operands at this point. */
 static void flush_deferred(cg *g, const ts__op *op) {
-    for (int k = 0; k < 3; k++) {
-        ts_val o = op->in[k];
-        if (o == TS_NONE || !g->deferred[o]) continue;
-        g->deferred[o] = 0;
-        emit_load(g, &g->ir->ops[g->ir->values[o].def_op]);
-    }
+    for (int k = 0; k < 3; k++)
+        if (op->in[k] != TS_NONE && g->deferred[op->in[k]]) undefer(g, op->in[k]);
 }
 
 /* floatV read of deferred load o at its register index idx, straight from
  * global memory (valid under whole_tile_cond of the load). */
 static void deferred_expr(const cg *g, ts_val o, const char *idx, int V, char *buf, size_t n) {
-    const ts__op *op = &g->ir->ops[g->ir->values[o].def_op];
+    const ts__op *op = load_op_of(g, o);
     const ts__param *pa = &g->ir->params[op->param];
     const layout *L = &g->lay[o];
-    char e[TS_MAX_RANK][320], r[256];
-    snprintf(e[L->rank - 1], sizeof e[0], "(((int)(tid %% %lld) + ((%s / %lld) %% %lld) * %lld) * %lld + %s %% %lld)", (long long)L->TC, idx,
-             (long long)L->nn, (long long)L->cq, (long long)L->TC, (long long)L->nn, idx, (long long)L->nn);
-    snprintf(r, sizeof r, "((int)(tid / %lld) + (%s / %lld) * %lld)", (long long)L->TC, idx, (long long)(L->nn * L->cq), (long long)L->TR);
+    char e[TS_MAX_RANK][320], r[256], rc[256];
+    std_col_expr(g, L, idx, rc, sizeof rc);
+    snprintf(e[L->rank - 1], sizeof e[0], "(%s)", rc);
+    std_row_expr(g, L, idx, rc, sizeof rc);
+    snprintf(r, sizeof r, "(%s)", rc);
     int64_t div = 1;
     for (int d = L->rank - 2; d >= 0; d--) {
         snprintf(e[d], sizeof e[0], "((%s / %lld) %% %lld)", r, (long long)div, (long long)L->shape[d]);
@@ -699,20 +726,21 @@ static void deferred_expr(const cg *g, ts_val o, const char *idx, int V, char *b
     if (k < n) snprintf(buf + k, n - k, ")");
 }
 
-/* The condition under which the fast form of an expression reading the
- * deferred loads dl is valid; "1" for none. */
-static void deferred_guard(const cg *g, const ts_val *dl, int ndl, char *buf, size_t n) {
-    size_t k = (size_t)snprintf(buf, n, ndl ? "" : "1");
+/* `base` (a condition, or NULL) and the whole-tile conditions of the
+ * deferred loads dl: where the fast forms reading them are valid. "1" when
+ * both are empty. */
+static void deferred_guard(const cg *g, const char *base, const ts_val *dl, int ndl, char *buf, size_t n) {
+    size_t k = (size_t)snprintf(buf, n, "%s", base ? base : ndl ? "" : "1");
     for (int q = 0; q < ndl && k < n; q++) {
         char c[1024];
-        whole_tile_cond(g, &g->ir->ops[g->ir->values[dl[q]].def_op], c, sizeof c);
-        k += (size_t)snprintf(buf + k, n - k, "%s(%s)", q ? " && " : "", c);
+        whole_tile_cond(g, load_op_of(g, dl[q]), c, sizeof c);
+        k += (size_t)snprintf(buf + k, n - k, "%s(%s)", base || q ? " && " : "", c);
     }
 }
 
 /* Emits the deferred loads dl (the path where their fast form is not valid). */
 static void emit_deferred(cg *g, const ts_val *dl, int ndl) {
-    for (int q = 0; q < ndl; q++) emit_load(g, &g->ir->ops[g->ir->values[dl[q]].def_op]);
+    for (int q = 0; q < ndl; q++) emit_load(g, load_op_of(g, dl[q]));
 }
 
 #define TS__PX_MAX 2000 /* longest fused expression (characters) */
@@ -728,10 +756,23 @@ static void emit_deferred(cg *g, const ts_val *dl, int ndl) {
  * over the same layout, a store (layer norm's xc * rstd * w + b goes
  * straight to y) or a fast reduction (layer norm's xc * xc). Returns 0
  * when not applicable. */
-static int emit_elementwise_vector(cg *g, const ts__op *op, const layout *L, int nin) {
-    int V = vector_width(g, op, L);
-    if (!V) return 0;
-    char slow[3][TS__PX_MAX + 64], fast[3][TS__PX_MAX + 64];
+/* Operand o of a vector op with result res, as a floatV expression at
+ * register index j: `fast` reads deferred loads from global memory. */
+static void vector_operand(const cg *g, ts_val o, ts_val res, int V, int fast, char *buf, size_t n) {
+    const pendx *p = &g->px[o];
+    if (p->slow) {
+        snprintf(buf, n, "(%s)", fast && p->fast ? p->fast : p->slow);
+        return;
+    }
+    char idx[96];
+    operand_access(g, o, res, idx, sizeof idx);
+    if (fast && g->deferred[o]) deferred_expr(g, o, idx, V, buf, n);
+    else if (strcmp(idx, "j") == 0) snprintf(buf, n, "vload%d(0, %s + j)", V, vname(o));
+    else if (strncmp(idx, "(j %", 4) == 0) snprintf(buf, n, "vload%d(0, %s + %s)", V, vname(o), idx);
+    else snprintf(buf, n, "%s[%s]", vname(o), idx); /* row or scalar: constant over the vector */
+}
+
+static int emit_elementwise_vector(cg *g, const ts__op *op, const layout *L, int nin, int V) {
     ts_val dl[TS__MAX_DEFERRED];
     int ndl = 0;
     for (int k = 0; k < nin; k++) { /* the pending operand's loads first: they cannot be emitted any more */
@@ -745,38 +786,20 @@ static int emit_elementwise_vector(cg *g, const ts__op *op, const layout *L, int
         for (int q = 0; q < ndl; q++) have |= dl[q] == o;
         if (have) continue;
         if (ndl < TS__MAX_DEFERRED) dl[ndl++] = o;
-        else {
-            g->deferred[o] = 0;
-            emit_load(g, &g->ir->ops[g->ir->values[o].def_op]);
-        }
+        else undefer(g, o);
     }
-    for (int k = 0; k < nin; k++) {
-        ts_val o = op->in[k];
-        char idx[96];
-        operand_access(g, o, op->result, idx, sizeof idx);
-        const pendx *p = &g->px[o];
-        if (p->slow) {
-            snprintf(slow[k], sizeof slow[k], "(%s)", p->slow);
-            snprintf(fast[k], sizeof fast[k], "(%s)", p->fast ? p->fast : p->slow);
-            continue;
-        }
-        if (strcmp(idx, "j") == 0) snprintf(slow[k], sizeof slow[k], "vload%d(0, %s + j)", V, vname(o));
-        else if (strncmp(idx, "(j %", 4) == 0) snprintf(slow[k], sizeof slow[k], "vload%d(0, %s + %s)", V, vname(o), idx);
-        else snprintf(slow[k], sizeof slow[k], "%s[%s]", vname(o), idx); /* row or scalar: constant over the vector */
-        if (g->deferred[o]) deferred_expr(g, o, idx, V, fast[k], sizeof fast[k]);
-        else snprintf(fast[k], sizeof fast[k], "%s", slow[k]);
-    }
+    /* es reads registers; ef, only when deferred loads are involved, reads them from global memory */
     char es[2 * TS__PX_MAX + 400], ef[2 * TS__PX_MAX + 400];
-    if (op->kind == TS__OP_UNARY) {
-        unary_expr(g, op->sub, TS_F32, slow[0], es, sizeof es);
-        unary_expr(g, op->sub, TS_F32, fast[0], ef, sizeof ef);
-    } else {
-        binary_expr(g, op->sub, TS_F32, slow[0], slow[1], es, sizeof es);
-        binary_expr(g, op->sub, TS_F32, fast[0], fast[1], ef, sizeof ef);
+    for (int fast = 0; fast <= (ndl > 0); fast++) {
+        char opnd[3][TS__PX_MAX + 64];
+        for (int k = 0; k < nin; k++) vector_operand(g, op->in[k], op->result, V, fast, opnd[k], sizeof opnd[k]);
+        char *e = fast ? ef : es;
+        if (op->kind == TS__OP_UNARY) unary_expr(g, op->sub, TS_F32, opnd[0], e, sizeof es);
+        else binary_expr(g, op->sub, TS_F32, opnd[0], opnd[1], e, sizeof es);
     }
     int i = (int)(op - g->ir->ops);
     ts_val res = op->result;
-    if (g->uses[res] == 1 && i + 1 < g->ir->nops && strlen(ef) < TS__PX_MAX) {
+    if (g->uses[res] == 1 && i + 1 < g->ir->nops && strlen(ndl ? ef : es) < TS__PX_MAX) {
         const ts__op *nx = &g->ir->ops[i + 1];
         int ok = 0;
         if (nx->kind == TS__OP_UNARY || nx->kind == TS__OP_BINARY) {
@@ -803,7 +826,7 @@ static int emit_elementwise_vector(cg *g, const ts__op *op, const layout *L, int
     declare(g, res);
     if (ndl) {
         char gd[4096];
-        deferred_guard(g, dl, ndl, gd, sizeof gd);
+        deferred_guard(g, NULL, dl, ndl, gd, sizeof gd);
         line(g, "if (%s) {", gd);
         line(g, "  for (int j = 0; j < %lld; j += %d) vstore%d(%s, 0, %s + j);", (long long)L->J, V, V, ef, vname(res));
         line(g, "} else {");
@@ -827,7 +850,8 @@ static void emit_elementwise(cg *g, const ts__op *op) {
     layout L;
     layout_of(g, res, &L);
     int nin = op->kind == TS__OP_SELECT ? 3 : op->kind == TS__OP_BINARY ? 2 : 1;
-    if (!vector_width(g, op, &L)) flush_deferred(g, op);
+    int V = vector_width(g, op, &L);
+    if (!V) flush_deferred(g, op);
     char ops_s[3][160];
     for (int k = 0; k < nin; k++) {
         ts_val o = op->in[k];
@@ -848,7 +872,7 @@ static void emit_elementwise(cg *g, const ts__op *op) {
         elem_loop_end(g);
         snprintf(ops_s[k], sizeof ops_s[k], "t%d_%d[j]", (int)res, k);
     }
-    if (emit_elementwise_vector(g, op, &L, nin)) return;
+    if (V && emit_elementwise_vector(g, op, &L, nin, V)) return;
     declare(g, res);
     elem_loop_begin(g, &L, "j");
     char e[1024];
@@ -885,15 +909,21 @@ static int chunk_vector(const cg *g, const ts__op *op, const layout *L) {
 /* Opens the chunk loop of a vectorized load/store: declares j0 and the
  * element variables of the chunk's first element, o_ (its offset) and vec_
  * (the whole chunk can move as one vector). */
-static void chunk_begin(cg *g, const ts__op *op, const layout *L, const char *okvar, const char *off, const char *cond) {
-    const ts__param *pa = &g->ir->params[op->param];
-    const ts__tile *lt = &g->ir->tiles[op->idx[pa->rank - 1].tile];
-    /* no unroll pragma: this is the partial-tile path, kept small (compile time) */
+/* Opens the loop over the nn-element chunks of layout L: j0, the element
+ * variables of the chunk's first element and o_, its offset. */
+static void chunk_loop_begin(cg *g, const layout *L, const char *off, int unroll) {
+    if (unroll) unroll_short(g, L->J / L->nn);
     line(g, "for (int ch_ = 0; ch_ < %lld; ch_++) {", (long long)(L->J / L->nn));
     g->indent++;
     line(g, "const int j0 = ch_ * %lld;", (long long)L->nn);
     elem_decls(g, L, "j0");
     line(g, "const %s o_ = %s;", g->d->i64, off);
+}
+
+static void chunk_begin(cg *g, const ts__op *op, const layout *L, const char *okvar, const char *off, const char *cond) {
+    const ts__param *pa = &g->ir->params[op->param];
+    const ts__tile *lt = &g->ir->tiles[op->idx[pa->rank - 1].tile];
+    chunk_loop_begin(g, L, off, 0); /* no unroll pragma: this is the partial-tile path, kept small (compile time) */
     line(g, "const int vec_ = %s && st_%s_%d == 1 && %s && b_%s + e%d + %lld <= x_%s;", okvar, pa->name, pa->rank - 1, cond, lt->name, L->rank - 1,
          (long long)L->nn, lt->name);
 }
@@ -925,10 +955,8 @@ static void whole_tile_cond(const cg *g, const ts__op *op, char *buf, size_t n) 
     size_t k = (size_t)snprintf(buf, n, "st_%s_%d == 1", pa->name, pa->rank - 1);
     for (int d = 0; d < pa->rank && k < n; d++) {
         const ts_index *ix = &op->idx[d];
-        const ts__size *sz = &g->ir->sizes[pa->sizes[d]];
         char ext[96];
-        if (sz->name[0]) snprintf(ext, sizeof ext, "s_%s", sz->name);
-        else snprintf(ext, sizeof ext, "%lld", (long long)sz->fixed);
+        size_ext(g, pa, d, ext, sizeof ext);
         if (ix->kind == TS_IDX_CONST) k += (size_t)snprintf(buf + k, n - k, " && %lld < %s", (long long)ix->value, ext);
         else if (ix->kind == TS_IDX_POINT) k += (size_t)snprintf(buf + k, n - k, " && b_%s < %s", g->ir->tiles[ix->tile].name, ext);
         else {
@@ -938,17 +966,6 @@ static void whole_tile_cond(const cg *g, const ts__op *op, char *buf, size_t n) 
             if (d == pa->rank - 1) k += (size_t)snprintf(buf + k, n - k, " && b_%s + %lld <= x_%s", tn, blk, tn);
         }
     }
-}
-
-/* Opens the straight chunk loop of the whole-tile path: j0, the element
- * variables of the chunk's first element and o_, its offset. */
-static void chunk_fast_begin(cg *g, const layout *L, const char *off) {
-    unroll_short(g, L->J / L->nn);
-    line(g, "for (int ch_ = 0; ch_ < %lld; ch_++) {", (long long)(L->J / L->nn));
-    g->indent++;
-    line(g, "const int j0 = ch_ * %lld;", (long long)L->nn);
-    elem_decls(g, L, "j0");
-    line(g, "const %s o_ = %s;", g->d->i64, off);
 }
 
 static void emit_load(cg *g, const ts__op *op) {
@@ -969,7 +986,7 @@ static void emit_load(cg *g, const ts__op *op) {
         else snprintf(vl, sizeof vl, "vload_half%d(0, (%s const half*)(p_%s + o_))", nv, g->d->global_ptr, pa->name);
         line(g, "if (%s) {", wt);
         g->indent++;
-        chunk_fast_begin(g, &L, off);
+        chunk_loop_begin(g, &L, off, 1);
         line(g, "vstore%d(ok_ ? %s : (float%d)(%s), 0, %s + j0);", nv, vl, nv, fill, vname(res));
         g->indent--;
         line(g, "}");
@@ -978,8 +995,7 @@ static void emit_load(cg *g, const ts__op *op) {
         g->indent++;
         chunk_begin(g, op, &L, "ok_", off, cond);
         line(g, "if (vec_) {");
-        if (pa->dtype == TS_F32) line(g, "  vstore%d(vload%d(0, p_%s + o_), 0, %s + j0);", nv, nv, pa->name, vname(res));
-        else line(g, "  vstore%d(vload_half%d(0, (%s const half*)(p_%s + o_)), 0, %s + j0);", nv, nv, g->d->global_ptr, pa->name, vname(res));
+        line(g, "  vstore%d(%s, 0, %s + j0);", nv, vl, vname(res));
         line(g, "} else {");
         g->indent++;
         chunk_elems_begin(g, &L, nv, off);
@@ -1010,16 +1026,18 @@ static void emit_atomic(cg *g, const ts__param *pa, const char *src) {
 static void store_chunk(cg *g, const ts__op *op, ts_val v, int nv, int fast) {
     const ts__param *pa = &g->ir->params[op->param];
     const pendx *p = &g->px[v];
-    int nt = fast && g->plan->nt && pa->dtype == TS_F32; /* whole-tile path only */
-    if (p->slow) {
-        const char *e = fast && p->fast ? p->fast : p->slow;
-        if (p->V == nv && nt) line(g, "{ const int j = j0; TS_NT_STORE(%d, %s, p_%s + o_); }", nv, e, pa->name);
-        else if (p->V == nv) line(g, "{ const int j = j0; vstore%d(%s, 0, p_%s + o_); }", nv, e, pa->name);
-        else if (nt) line(g, "for (int j = j0; j < j0 + %d; j += %d) TS_NT_STORE(%d, %s, p_%s + o_ + (j - j0));", nv, p->V, p->V, e, pa->name);
-        else line(g, "for (int j = j0; j < j0 + %d; j += %d) vstore%d(%s, 0, p_%s + o_ + (j - j0));", nv, p->V, p->V, e, pa->name);
-    } else if (nt) line(g, "TS_NT_STORE(%d, vload%d(0, %s + j0), p_%s + o_);", nv, nv, vname(v), pa->name);
-    else if (pa->dtype == TS_F32) line(g, "vstore%d(vload%d(0, %s + j0), 0, p_%s + o_);", nv, nv, vname(v), pa->name);
-    else line(g, "vstore_half%d_rte(vload%d(0, %s + j0), 0, (%s half*)(p_%s + o_));", nv, nv, vname(v), g->d->global_ptr, pa->name);
+    int nt = fast && g->plan->nt && g->d->nt_stores && pa->dtype == TS_F32; /* whole-tile path only */
+    int V = p->slow ? p->V : nv;
+    char e[2 * TS__PX_MAX + 400], dst[128], st[sizeof e + 256];
+    if (p->slow) snprintf(e, sizeof e, "%s", fast && p->fast ? p->fast : p->slow);
+    else snprintf(e, sizeof e, "vload%d(0, %s + j0)", nv, vname(v));
+    snprintf(dst, sizeof dst, V == nv ? "p_%s + o_" : "p_%s + o_ + (j - j0)", pa->name);
+    if (nt) snprintf(st, sizeof st, "TS_NT_STORE(%d, %s, %s);", V, e, dst);
+    else if (pa->dtype == TS_F32) snprintf(st, sizeof st, "vstore%d(%s, 0, %s);", V, e, dst);
+    else snprintf(st, sizeof st, "vstore_half%d_rte(%s, 0, (%s half*)(%s));", V, e, g->d->global_ptr, dst);
+    if (!p->slow) line(g, "%s", st);
+    else if (V == nv) line(g, "{ const int j = j0; %s }", st);
+    else line(g, "for (int j = j0; j < j0 + %d; j += %d) %s", nv, V, st);
 }
 
 /* A straight store in vector chunks: the whole-tile path (one hoisted
@@ -1031,11 +1049,10 @@ static void emit_store_chunks(cg *g, const ts__op *op, ts_val v, const layout *L
     const pendx *p = &g->px[v];
     char wt[1024], gd[4096], src[64];
     whole_tile_cond(g, op, wt, sizeof wt);
-    deferred_guard(g, p->dl, p->slow ? p->ndl : 0, gd, sizeof gd);
-    if (p->slow && p->ndl) line(g, "if (%s && %s) {", wt, gd);
-    else line(g, "if (%s) {", wt);
+    deferred_guard(g, wt, p->dl, p->slow ? p->ndl : 0, gd, sizeof gd);
+    line(g, "if (%s) {", gd);
     g->indent++;
-    chunk_fast_begin(g, L, off);
+    chunk_loop_begin(g, L, off, 1);
     line(g, "if (own_) {");
     g->indent++;
     store_chunk(g, op, v, nv, 1);
@@ -1077,7 +1094,7 @@ static void emit_store(cg *g, const ts__op *op, int atomic) {
     ts_tile dims[TS_MAX_RANK];
     for (int d = 0; d < pa->rank; d++)
         if (op->idx[d].kind == TS_IDX_TILE) dims[r++] = op->idx[d].tile;
-    int direct = vv->rank == r && memcmp(vv->dims, dims, sizeof(ts_tile) * (size_t)r) == 0;
+    int direct = straight_access(g, op, v);
     char off[1024], cond[1024], src[256];
     index_exprs(g, op, "e", off, sizeof off, cond, sizeof cond);
     if (direct && !atomic) {
@@ -1240,11 +1257,10 @@ static void emit_reduce_fast(cg *g, const ts__op *op) {
     int dx = g->deferred[x];     /* x a deferred load: read from global memory, emitted on the other path */
     if (vw) {
         int minmax = op->sub == TS_RED_MAX || op->sub == TS_RED_MIN;
-        char wt[1024] = "1";
-        if (dx) whole_tile_cond(g, &g->ir->ops[g->ir->values[x].def_op], wt, sizeof wt);
-        if (rtn && dx) line(g, "if (b_%s + %lld <= x_%s && %s) {", rtn, (long long)L->C, rtn, wt);
-        else if (rtn) line(g, "if (b_%s + %lld <= x_%s) {", rtn, (long long)L->C, rtn);
-        else line(g, "if (%s) {", wt);
+        char row[256], gd[1400];
+        if (rtn) snprintf(row, sizeof row, "b_%s + %lld <= x_%s", rtn, (long long)L->C, rtn);
+        deferred_guard(g, rtn ? row : NULL, &x, dx, gd, sizeof gd);
+        line(g, "if (%s) {", gd);
         g->indent++;
         line(g, "float%d va_ = (float%d)(%s);", vw, vw, reduce_identity(g, op->sub, dt));
         if (minmax) line(g, "int%d vn_ = (int%d)(0);", vw, vw);
@@ -1271,7 +1287,7 @@ static void emit_reduce_fast(cg *g, const ts__op *op) {
         g->indent--;
         line(g, "} else {");
         g->indent++;
-        if (dx) emit_load(g, &g->ir->ops[g->ir->values[x].def_op]); /* its registers, on this path only */
+        if (dx) emit_load(g, load_op_of(g, x)); /* its registers, on this path only */
         if (px->slow)
             line(g, "for (int j = i * %lld; j < (i + 1) * %lld; j += %d) vstore%d(%s, 0, %s + j);", (long long)cqn, (long long)cqn, px->V, px->V, px->slow,
                  vname(x));
@@ -1359,7 +1375,7 @@ static void emit_reduce_fast(cg *g, const ts__op *op) {
 }
 
 static void emit_reduce(cg *g, const ts__op *op) {
-    if (fast_reduce(g, op) && (!g->deferred[op->in[0]] || reduce_vw(g, op))) {
+    if (fast_reduce(g, op)) { /* a deferred input always has a floatN fold here (find_deferred_loads) */
         emit_reduce_fast(g, op);
         return;
     }
@@ -1827,11 +1843,7 @@ ts_status ts__codegen_c(const ts_kernel *k, const ts__plan *plan, ts_dialect dia
     g.T = ts__cg_threads(&k->ir, plan);
     g.NN = kernel_nn(&k->ir, plan);
     g.COLMAX = g.T;
-    if (plan->col_threads < g.T) {
-        int has_dot = 0;
-        for (int i = 0; i < k->ir.nops; i++) has_dot |= k->ir.ops[i].kind == TS__OP_DOT;
-        if (!has_dot) g.COLMAX = plan->col_threads; /* a dot's layout is its micro-tile */
-    }
+    if (plan->col_threads < g.T && !ts__kir_has_dot(&k->ir)) g.COLMAX = plan->col_threads; /* a dot's layout is its micro-tile */
     if (caps && g.T > caps->max_group_size)
         return ts__error(TS_ERR_BAD_CONFIG, "kernel '%s': the config needs %d threads per group, the device allows %d", k->ir.name, g.T, caps->max_group_size);
     g.uses = ts__calloc((size_t)(k->ir.nvalues + 1), sizeof(int));

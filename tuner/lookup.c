@@ -7,7 +7,6 @@
  * (db.c's cache), so repeated launches cost a stat() or two. */
 #include "tuner.h"
 
-#include "codegen.h"
 #include "dialect.h"
 
 #include <pthread.h>
@@ -42,8 +41,8 @@ static int accept_config(const char *text, void *user) {
 
 /* ---------------------------------------------------------------- device defaults */
 
-/* Without a database entry, a kernel without a dot on an OpenCL CPU device
- * (PoCL) starts from the CPU row form instead of the GPU-style knob
+/* Without a database entry, a kernel without a dot on a CPU device whose
+ * code has vector types (OpenCL on PoCL) starts from the CPU row form instead of the GPU-style knob
  * defaults (threads=64, vec=1): one work-item a row, float16 operations,
  * non-temporal whole-tile stores. Measured on PoCL at the example sizes it
  * was faster for every row kernel (softmax_online 1.37 -> 0.12 ms,
@@ -62,15 +61,10 @@ static struct {
 static int dd_next;
 static pthread_mutex_t dd_mutex = PTHREAD_MUTEX_INITIALIZER;
 
-static int kernel_has_dot(const ts__kir *ir) {
-    for (int i = 0; i < ir->nops; i++)
-        if (ir->ops[i].kind == TS__OP_DOT) return 1;
-    return 0;
-}
-
 static ts_config *device_default(ts_context *ctx, const ts_kernel *k, const int64_t *const *shapes) {
     const ts__kir *ir = &k->ir;
-    if (ctx->be->dialect != TS_DIALECT_OPENCL || strcmp(ctx->fp.arch, "cpu") != 0 || kernel_has_dot(ir)) return NULL;
+    const ts__dialect *d = ts__dialect_get(ctx->be->dialect);
+    if (!d || !d->has_vector_types || strcmp(ctx->fp.arch, "cpu") != 0 || ts__kir_has_dot(ir)) return NULL;
     ts_config *c;
     if (ts_config_parse(cpu_row_knobs, &c)) {
         ts_clear_error();
@@ -85,17 +79,7 @@ static ts_config *device_default(ts_context *ctx, const ts_kernel *k, const int6
         if (dd_cache[i].ok && dd_cache[i].key == key) ok = dd_cache[i].ok;
     pthread_mutex_unlock(&dd_mutex);
     if (!ok) {
-        ts__plan plan;
-        ok = -1;
-        if (!ts__plan_make(ir, c, shapes, &plan)) {
-            char *src = NULL;
-            if (ts__cg_threads(ir, &plan) <= ctx->caps.max_group_size &&
-                !ts__codegen_emit(k, &plan, TS_DIALECT_OPENCL, &ctx->caps, "ts_probe", &src) &&
-                ts__tune_private_elements(src) <= TS__TUNE_MAX_PRIVATE)
-                ok = 1;
-            free(src);
-            ts__plan_free(&plan);
-        }
+        ok = ts__tune_fits(ctx, k, c, shapes) ? -1 : 1;
         ts_clear_error();
         pthread_mutex_lock(&dd_mutex);
         dd_cache[dd_next].key = key;

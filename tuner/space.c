@@ -67,12 +67,6 @@ static int pow2_values(int64_t lo, int64_t hi, int64_t def, int window, int64_t 
     return count;
 }
 
-static int kernel_has_dot(const ts__kir *ir) {
-    for (int i = 0; i < ir->nops; i++)
-        if (ir->ops[i].kind == TS__OP_DOT) return 1;
-    return 0;
-}
-
 int64_t ts__tune_local_estimate(const ts__kir *ir, const ts__plan *p) {
     int64_t most = 0;
     for (int i = 0; i < ir->nops; i++) {
@@ -236,7 +230,7 @@ ts_status ts__tune_space_build(ts__kspace_info *info, ts_tune_effort effort, ts_
     memset(sp, 0, sizeof *sp);
     const ts__kir *ir = &info->k->ir;
     int quick = effort != TS_TUNE_EFFORT_FULL;
-    sp->has_dot = kernel_has_dot(ir);
+    sp->has_dot = ts__kir_has_dot(ir);
     int64_t v[64];
     for (int t = 0; t < ir->ntunables; t++) {
         const ts__tunable *tu = &ir->tunables[t];
@@ -288,7 +282,8 @@ ts_status ts__tune_space_build(ts__kspace_info *info, ts_tune_effort effort, ts_
          * a large output written once skips the read-for-ownership of its
          * cache lines (softmax 4096x1024 on PoCL: about 10% faster) */
         static const int64_t nt[] = {0, 1};
-        if (ok && info->dialect == TS_DIALECT_OPENCL) ok = add_axis(sp, "nt", nt, 2, 0) >= 0;
+        const ts__dialect *d = ts__dialect_get(info->dialect);
+        if (ok && d && d->nt_stores) ok = add_axis(sp, "nt", nt, 2, 0) >= 0;
         if (!ok) return ts__error(TS_ERR_LIMIT, "kernel '%s' has too many tunables to search", ir->name);
         /* starting points: a GPU-like group with short vectors, a CPU-like
          * one (one item owning whole rows, 16-wide vectors), and wide

@@ -274,10 +274,10 @@ static int cmp_double(const void *a, const void *b) {
  * generator stopped unrolling long loops and reduction row loops, one work-item
  * owning a whole 1024-wide row (softmax, layer norm: 4-8 arrays of 1024,
  * the fastest layout on PoCL) compiles in 1-20 s, so the cap sits above that.
- * (Parsed from the source until the code generator reports it; the cap,
- * TS__TUNE_MAX_PRIVATE, is in tuner.h.) */
+ * (Parsed from the source until the code generator reports it.) */
+#define TS__TUNE_MAX_PRIVATE 12288
 
-int64_t ts__tune_private_elements(const char *src) {
+static int64_t private_elements(const char *src) {
     static const char *const types[] = {"float", "double", "int", "uint", "long", "ulong", "half", "short", "ushort", "char", "uchar", NULL};
     int64_t total = 0;
     for (const char *line = src; line && *line;) {
@@ -304,31 +304,33 @@ int64_t ts__tune_private_elements(const char *src) {
     return total;
 }
 
+ts_status ts__tune_fits(ts_context *ctx, const ts_kernel *k, const ts_config *cfg, const int64_t *const *shapes) {
+    ts__plan plan;
+    ts_status s = ts__plan_make(&k->ir, cfg, shapes, &plan);
+    if (s) return s;
+    const ts_backend *be = ctx->be;
+    int threads = be->dialect != TS_DIALECT_NONE ? ts__cg_threads(&k->ir, &plan) : plan.threads;
+    if (threads > ctx->caps.max_group_size)
+        s = ts__error(TS_ERR_BAD_CONFIG, "needs %d threads per group, the device allows %d", threads, ctx->caps.max_group_size);
+    else if (be->dialect != TS_DIALECT_NONE) {
+        char *src = NULL;
+        s = ts__codegen_emit(k, &plan, be->dialect, &ctx->caps, "ts_probe", &src);
+        int64_t priv = s ? 0 : private_elements(src);
+        if (priv > TS__TUNE_MAX_PRIVATE)
+            s = ts__error(TS_ERR_BAD_CONFIG, "needs %lld private elements per thread; the tuner skips more than %d (compile time explodes)",
+                          (long long)priv, TS__TUNE_MAX_PRIVATE);
+        free(src);
+    }
+    ts__plan_free(&plan);
+    return s;
+}
+
 /* Runs cfg: prune, compile and check, time. Writes the outcome into c. */
 static void run_candidate(tuner *tu, const ts_config *cfg, int repeats, ts_tune_candidate *c) {
-    const ts__kir *ir = tu->ir;
     c->outcome = TS_TUNE_OK;
     c->ms = 0;
     c->why[0] = 0;
-    /* limits the code generator knows before any compiler runs */
-    ts__plan plan;
-    ts_status s = ts__plan_make(ir, cfg, tu->shapes, &plan);
-    if (!s) {
-        const ts_backend *be = tu->ctx->be;
-        int threads = be->dialect != TS_DIALECT_NONE ? ts__cg_threads(ir, &plan) : plan.threads;
-        if (threads > tu->ctx->caps.max_group_size)
-            s = ts__error(TS_ERR_BAD_CONFIG, "needs %d threads per group, the device allows %d", threads, tu->ctx->caps.max_group_size);
-        else if (be->dialect != TS_DIALECT_NONE) {
-            char *src = NULL;
-            s = ts__codegen_emit(tu->k, &plan, be->dialect, &tu->ctx->caps, "ts_probe", &src);
-            int64_t priv = s ? 0 : ts__tune_private_elements(src);
-            if (priv > TS__TUNE_MAX_PRIVATE)
-                s = ts__error(TS_ERR_BAD_CONFIG, "needs %lld private elements per thread; the tuner skips more than %d (compile time explodes)",
-                              (long long)priv, TS__TUNE_MAX_PRIVATE);
-            free(src);
-        }
-        ts__plan_free(&plan);
-    }
+    ts_status s = ts__tune_fits(tu->ctx, tu->k, cfg, tu->shapes); /* limits known before any compiler runs */
     if (s) {
         c->outcome = TS_TUNE_PRUNED;
         snprintf(c->why, sizeof c->why, "%s", ts_last_error());

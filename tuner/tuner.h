@@ -15,10 +15,13 @@
  * when there is none (the kernel's defaults apply). */
 ts_status ts__tuner_lookup(ts_context *ctx, const ts_kernel *k, const int64_t *const *shapes, ts_config **out);
 
-/* Private array elements a generated source declares per thread (its
- * compile-time cost on CPU drivers); the tuner prunes above TS__TUNE_MAX_PRIVATE. */
-int64_t ts__tune_private_elements(const char *src);
-#define TS__TUNE_MAX_PRIVATE 12288
+/* Whether cfg fits ctx's device for k at these shapes, as far as can be
+ * known without compiling: a plan, threads per group within the device's
+ * limit and, for generated code, the code generator's own limits and at
+ * most the tuner's cap of private elements a thread (compile time on CPU
+ * drivers). TS_OK, or TS_ERR_BAD_CONFIG (or the plan's error) with the
+ * reason. The tuner prunes by it; lookup.c checks device defaults by it. */
+ts_status ts__tune_fits(ts_context *ctx, const ts_kernel *k, const ts_config *cfg, const int64_t *const *shapes);
 
 /* ---------------------------------------------------------------- spaces (space.c) */
 
