@@ -1,0 +1,232 @@
+/* cg.h: the emitter's state and the functions its files share (internal).
+ *
+ * The one lowering of the tile IR to C-like source is split by concern:
+ *   emit_c.c     the state, use counts, layout assignment, parameters, the
+ *                op loop (loops, scalars, constants) and the entry point
+ *   cg_layout.c  layouts: which thread holds which element; element loops;
+ *                exchanges through local memory (materialize, relayout,
+ *                transpose)
+ *   cg_expr.c    dtypes, literals, math and cast expressions; elementwise
+ *                ops, scalar and floatN
+ *   cg_memory.c  global memory: loads, stores, atomics, gather; vector chunks,
+ *                the whole-tile path; deferred loads
+ *   cg_reduce.c  reductions
+ *   cg_dot.c     dot
+ * The model is described in emit_c.c and docs/design.md ("Lowering"); the
+ * syntax of each target lives in dialect.c. */
+#ifndef TS_CODEGEN_CG_H
+#define TS_CODEGEN_CG_H
+
+#include "dialect.h"
+
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---------------------------------------------------------------- state */
+
+#define TS__MAX_PRIVATE 16384          /* elements per thread */
+#define TS__MAX_PRIVATE_GROUP (1 << 20) /* elements per work-group (drivers keep them on one stack) */
+#define LAYOUT_STD 0
+#define LAYOUT_ROWREP 1
+
+typedef struct layout {
+    int kind;          /* LAYOUT_STD, or LAYOUT_ROWREP: rows of a parent layout, replicated across its columns */
+    int rank;
+    int64_t shape[TS_MAX_RANK];
+    int64_t R, C, nn, TC, TR, cq, mm, J;
+} layout;
+
+#define TS__MAX_DEFERRED 4
+#define TS__PX_MAX 2000 /* longest fused expression (characters) */
+/* A value not stored in registers: its floatN expression at register index
+ * j, fused into its only consumer. `slow` reads registers; `fast` reads the
+ * deferred loads it depends on (dl) straight from global memory and is
+ * valid only under their whole-tile conditions. */
+typedef struct pendx {
+    char *slow, *fast;
+    int V;                     /* vector width */
+    int ndl;
+    ts_val dl[TS__MAX_DEFERRED]; /* deferred loads read by `fast` */
+} pendx;
+
+typedef struct cg {
+    const ts__kir *ir;
+    const ts__plan *plan;
+    const ts__dialect *d;
+    ts__sb sb;
+    int T, NN, COLMAX;
+    int indent;
+    int *uses;         /* [nvalues] */
+    int *fused;        /* [nops]: load/transpose read directly by a dot */
+    struct pendx *px;  /* [nvalues]: floatN expression of a value fused into its only consumer */
+    int *deferred;     /* [nvalues]: a load not emitted at its op, read from global memory by its consumer (def_load) */
+    int64_t lf, li;    /* local memory needs (elements) for float / integer buffers */
+    int64_t priv;      /* private elements declared per thread */
+    struct layout *lay; /* [nvalues]: the layout chosen for each value */
+    ts_status err;
+    char errmsg[512];
+} cg;
+
+/* ---------------------------------------------------------------- small leaves (every file) */
+
+static inline void line(cg *g, const char *fmt, ...) TS__PRINTF(2, 3);
+static inline void cg_fail(cg *g, ts_status s, const char *fmt, ...) TS__PRINTF(3, 4);
+
+static inline void line(cg *g, const char *fmt, ...) {
+    for (int i = 0; i < g->indent; i++) ts__sb_puts(&g->sb, "  ");
+    va_list ap;
+    va_start(ap, fmt);
+    char buf[4096];
+    vsnprintf(buf, sizeof buf, fmt, ap);
+    va_end(ap);
+    ts__sb_puts(&g->sb, buf);
+    ts__sb_puts(&g->sb, "\n");
+}
+
+static inline void cg_fail(cg *g, ts_status s, const char *fmt, ...) {
+    if (g->err) return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(g->errmsg, sizeof g->errmsg, fmt, ap);
+    va_end(ap);
+    g->err = s;
+}
+
+/* x converted to type: "(T)x" in C (x verbatim, as the C targets always
+ * spelled it), "T(x)" in GLSL. Rotating buffers: up to 16 live at once. */
+static inline const char *cx(const cg *g, const char *type, const char *x) {
+    static _Thread_local char buf[16][4096];
+    static _Thread_local int k;
+    k = (k + 1) % 16;
+    snprintf(buf[k], sizeof buf[k], g->d->function_casts ? "%s(%s)" : "(%s)%s", type, x);
+    return buf[k];
+}
+
+/* Type of the emitter's condition variables (ok_, own_, in_, ...). */
+static inline const char *flag_t(const cg *g) { return g->d->flag_type ? g->d->flag_type : "int"; }
+
+static inline int flags_are_int(const cg *g) { return !g->d->flag_type || strcmp(g->d->flag_type, "int") == 0; }
+
+/* +infinity or -infinity as an f32 expression. */
+static inline const char *inf_s(const cg *g, int neg) {
+    if (!g->d->inf_lit) return neg ? "(-1.0f/0.0f)" : "(1.0f/0.0f)";
+    static _Thread_local char buf[2][96];
+    snprintf(buf[neg], sizeof buf[neg], neg ? "(-%s)" : "%s", g->d->inf_lit);
+    return buf[neg];
+}
+
+/* A u8/bool register used as a condition. */
+static inline const char *truth(const cg *g, const char *x) {
+    static _Thread_local char buf[4][512];
+    static _Thread_local int k;
+    if (flags_are_int(g)) return x;
+    k = (k + 1) % 4;
+    snprintf(buf[k], sizeof buf[k], "(%s != 0)", x);
+    return buf[k];
+}
+
+static inline void layout_of(const cg *g, ts_val v, layout *L) { *L = g->lay[v]; }
+
+static inline int same_layout(const layout *a, const layout *b) {
+    return a->kind == b->kind && a->R == b->R && a->C == b->C && a->J == b->J && a->TC == b->TC && a->TR == b->TR && a->nn == b->nn &&
+           a->cq == b->cq && a->mm == b->mm;
+}
+
+static inline const char *reg_type(const cg *g, ts_dtype d) {
+    switch (d) {
+    case TS_F64: return "double";
+    case TS_I32: return "int";
+    case TS_I64: return g->d->i64;
+    case TS_U8:
+    case TS_BOOL: return g->d->reg_u8 ? g->d->reg_u8 : "uchar";
+    default: return "float";
+    }
+}
+
+static inline int is_int(ts_dtype d) { return d == TS_I32 || d == TS_I64 || d == TS_U8 || d == TS_BOOL; }
+
+static inline const char *mem_type(const cg *g, ts_dtype d) {
+    switch (d) {
+    case TS_F16:
+    case TS_BF16: return g->d->mem_u16 ? g->d->mem_u16 : "ushort";
+    case TS_F32: return "float";
+    case TS_F64: return "double";
+    case TS_I32: return "int";
+    case TS_I64: return g->d->i64;
+    default: return g->d->mem_u8 ? g->d->mem_u8 : "uchar";
+    }
+}
+
+static inline const char *vname(ts_val v) {
+    static _Thread_local char buf[8][24];
+    static _Thread_local int k;
+    k = (k + 1) % 8;
+    snprintf(buf[k], sizeof buf[k], "v%d", (int)v);
+    return buf[k];
+}
+
+static inline const char *local_buf(const cg *g, ts_dtype d) { return is_int(d) ? "ts_li" : "ts_lf"; }
+
+static inline int op_nin(const ts__op *op) { return op->kind == TS__OP_SELECT ? 3 : op->kind == TS__OP_BINARY ? 2 : 1; }
+
+/* Closes the innermost open block. */
+static inline void close_block(cg *g) {
+    g->indent--;
+    line(g, "}");
+}
+
+/* emit_c.c: state and the kernel */
+void ts__cg_declare(cg *g, ts_val v);
+
+/* cg_layout.c: layouts, element loops, exchange through local memory */
+void ts__cg_std_layout(const cg *g, int rank, const int64_t *shape, layout *L);
+void ts__cg_value_std_layout(const cg *g, ts_val v, layout *L);
+void ts__cg_rowrep_layout(const layout *parent, int rank, const int64_t *shape_in, layout *L);
+void ts__cg_std_row_expr(const cg *g, const layout *L, const char *jv, char *buf, size_t n);
+void ts__cg_std_col_expr(const cg *g, const layout *L, const char *jv, char *buf, size_t n);
+void ts__cg_elem_decls(cg *g, const layout *L, const char *jv);
+void ts__cg_unroll_short(cg *g, int64_t trips);
+void ts__cg_elem_loop_begin(cg *g, const layout *L, const char *jv);
+void ts__cg_elem_loop_end(cg *g);
+void ts__cg_need_local(cg *g, ts_dtype d, int64_t n);
+void ts__cg_materialize(cg *g, ts_val v, int mask_axis, const char *identity);
+void ts__cg_relayout(cg *g, ts_val src, const char *dst, const layout *to, int declare_it);
+void ts__cg_broadcast_index(const cg *g, ts_val o, int rr, char *buf, size_t n);
+void ts__cg_emit_transpose(cg *g, const ts__op *op);
+
+/* cg_expr.c: dtypes, literals, math, elementwise ops */
+void ts__cg_literal(const cg *g, ts_dtype d, double v, char *buf, size_t n);
+void ts__cg_cast_expr(const cg *g, ts_dtype from, ts_dtype to, const char *x, char *buf, size_t n);
+int ts__cg_dims_equal(const ts__value *a, const ts__value *b);
+int ts__cg_operand_access(const cg *g, ts_val o, ts_val res, char *idx, size_t n);
+int ts__cg_vector_width(const cg *g, const ts__op *op, const layout *L);
+void ts__cg_emit_elementwise(cg *g, const ts__op *op);
+
+/* cg_memory.c: global memory: loads, stores, atomics, gather, deferred loads */
+void ts__cg_load_expr(const cg *g, int p, const char *off, char *buf, size_t n);
+void ts__cg_index_exprs(const cg *g, const ts__op *op, const char *prefix, char *off, size_t on, char *cond, size_t cn);
+int ts__cg_store_fusable(const cg *g, const ts__op *st, ts_val v, int V);
+void ts__cg_find_deferred_loads(cg *g);
+const ts__op *ts__cg_load_op_of(const cg *g, ts_val v);
+void ts__cg_undefer(cg *g, ts_val v);
+void ts__cg_flush_deferred(cg *g, const ts__op *op);
+void ts__cg_deferred_expr(const cg *g, ts_val o, const char *idx, int V, char *buf, size_t n);
+void ts__cg_deferred_guard(const cg *g, const char *base, const ts_val *dl, int ndl, char *buf, size_t n);
+void ts__cg_emit_deferred(cg *g, const ts_val *dl, int ndl);
+void ts__cg_emit_load(cg *g, const ts__op *op);
+void ts__cg_emit_store(cg *g, const ts__op *op, int atomic);
+void ts__cg_emit_gather(cg *g, const ts__op *op);
+
+/* cg_reduce.c: reductions */
+int ts__cg_reduce_vw(const cg *g, const ts__op *op);
+int ts__cg_fast_reduce(const cg *g, const ts__op *op);
+void ts__cg_emit_reduce(cg *g, const ts__op *op);
+
+/* cg_dot.c: dot */
+const ts__op *ts__cg_direct_load(const cg *g, ts_val v, int *transposed);
+void ts__cg_emit_dot(cg *g, const ts__op *op);
+
+#endif

@@ -1,0 +1,495 @@
+/* cg_memory.c: global memory. Index and bounds expressions of loads,
+ * stores and atomics; vector chunks with the whole-tile path (one hoisted
+ * condition, straight vector moves) and the partial-tile path (per-chunk
+ * checks, element fallback); gather; deferred loads (read from global memory
+ * by their consumer instead of copied into registers).
+ *
+ * Sections: elements and indices; deferred loads; vector chunks; loads;
+ * stores and atomics; gather. */
+#include "cg.h"
+
+static void whole_tile_cond(const cg *g, const ts__op *op, char *buf, size_t n);
+static int chunk_vector(const cg *g, const ts__op *op, const layout *L);
+
+/* ---------------------------------------------------------------- elements and indices */
+
+/* Expression reading element `off` of tensor param p as a register value. */
+void ts__cg_load_expr(const cg *g, int p, const char *off, char *buf, size_t n) {
+    const ts__param *pa = &g->ir->params[p];
+    switch (pa->dtype) {
+    case TS_F16:
+        if (g->d->native_half_loads) snprintf(buf, n, "vload_half(0, (%s const half*)(p_%s + (%s)))", g->d->global_ptr, pa->name, off);
+        else snprintf(buf, n, "ts_f16_to_f32(p_%s[%s])", pa->name, off);
+        break;
+    case TS_BF16: snprintf(buf, n, "ts_bf16_to_f32(p_%s[%s])", pa->name, off); break;
+    case TS_BOOL: {
+        char t[1200];
+        snprintf(t, sizeof t, "(p_%s[%s] != 0)", pa->name, off);
+        snprintf(buf, n, "%s", cx(g, reg_type(g, TS_BOOL), t));
+        break;
+    }
+    default: snprintf(buf, n, "p_%s[%s]", pa->name, off); break;
+    }
+}
+
+/* Statement storing register expression `v` at element `off` of param p. */
+static void store_stmt(cg *g, int p, const char *off, const char *v) {
+    const ts__param *pa = &g->ir->params[p];
+    char vp[1024], nz[1024];
+    snprintf(vp, sizeof vp, "(%s)", v);
+    snprintf(nz, sizeof nz, "((%s) != 0)", v);
+    switch (pa->dtype) {
+    case TS_F16:
+        if (g->d->native_half_loads) line(g, "vstore_half_rte((float)(%s), 0, (%s half*)(p_%s + (%s)));", v, g->d->global_ptr, pa->name, off);
+        else line(g, "p_%s[%s] = ts_f32_to_f16(%s);", pa->name, off, cx(g, "float", vp));
+        break;
+    case TS_BF16: line(g, "p_%s[%s] = ts_f32_to_bf16(%s);", pa->name, off, cx(g, "float", vp)); break;
+    case TS_BOOL: line(g, "p_%s[%s] = %s;", pa->name, off, cx(g, mem_type(g, TS_BOOL), nz)); break;
+    default: line(g, "p_%s[%s] = %s;", pa->name, off, cx(g, mem_type(g, pa->dtype), vp)); break;
+    }
+}
+
+/* The extent of dim d of param pa: "s_<size>" or the fixed number. */
+static void size_ext(const cg *g, const ts__param *pa, int d, char *buf, size_t n) {
+    const ts__size *sz = &g->ir->sizes[pa->sizes[d]];
+    if (sz->name[0]) snprintf(buf, n, "s_%s", sz->name);
+    else snprintf(buf, n, "%lld", (long long)sz->fixed);
+}
+
+/* Offset and in-range condition of a load/store/atomic element whose value
+ * dims are the TILE indices of op, with multi-index vars e0.. (prefix). */
+void ts__cg_index_exprs(const cg *g, const ts__op *op, const char *prefix, char *off, size_t on, char *cond, size_t cn) {
+    const ts__param *pa = &g->ir->params[op->param];
+    size_t ko = (size_t)snprintf(off, on, "off_%s", pa->name);
+    size_t kc = 0;
+    cond[0] = 0;
+    int k = 0;
+    for (int d = 0; d < pa->rank; d++) {
+        const ts_index *ix = &op->idx[d];
+        char idx[128];
+        char cv[32];
+        snprintf(cv, sizeof cv, "%lld", (long long)ix->value);
+        if (ix->kind == TS_IDX_CONST) snprintf(idx, sizeof idx, "%s", cx(g, g->d->i64, cv));
+        else if (ix->kind == TS_IDX_POINT) snprintf(idx, sizeof idx, "b_%s", g->ir->tiles[ix->tile].name);
+        else snprintf(idx, sizeof idx, "(b_%s + %s%d)", g->ir->tiles[ix->tile].name, prefix, k++);
+        char ext[96];
+        size_ext(g, pa, d, ext, sizeof ext);
+        if (ko < on) ko += (size_t)snprintf(off + ko, on - ko, " + %s * st_%s_%d", idx, pa->name, d);
+        if (kc < cn) kc += (size_t)snprintf(cond + kc, cn - kc, "%s%s < %s", kc ? " && " : "", idx, ext);
+    }
+    if (!kc) snprintf(cond, cn, "1");
+}
+
+/* 1 when the dims of value v are the TILE indices of load/store op, in
+ * order: element e0.. of v is element (b_t + e0, ..) of the tensor. */
+static int straight_access(const cg *g, const ts__op *op, ts_val v) {
+    const ts__param *pa = &g->ir->params[op->param];
+    const ts__value *vv = &g->ir->values[v];
+    int r = 0;
+    for (int d = 0; d < pa->rank; d++)
+        if (op->idx[d].kind == TS_IDX_TILE && (r >= vv->rank || vv->dims[r++] != op->idx[d].tile)) return 0;
+    return r == vv->rank;
+}
+
+/* A store that can take value v's floatN expression of width V in place of
+ * its registers: f32, straight, vector chunks. */
+int ts__cg_store_fusable(const cg *g, const ts__op *st, ts_val v, int V) {
+    const ts__param *pa = &g->ir->params[st->param];
+    if (st->kind != TS__OP_STORE || st->in[0] != v || pa->dtype != TS_F32 || g->ir->values[v].dtype != TS_F32 || !straight_access(g, st, v)) return 0;
+    int nv = chunk_vector(g, st, &g->lay[v]);
+    return nv && nv % V == 0;
+}
+
+/* ---------------------------------------------------------------- deferred loads */
+
+/* Deferred loads: an f32 load whose every use is an elementwise op in
+ * vector form reading it register by register or by column, or a fast
+ * reduction folding it in floatN, is not copied into registers at its op.
+ * Each consumer reads it straight from global memory (vloadN) when the
+ * load's whole tile is in range, and emits the load itself only on the
+ * other path. Layer norm's w and b: 2 x 4 KiB of private copies a row less;
+ * softmax's x is read twice from cache instead of copied once (0.85 ->
+ * 0.74 ms on PoCL). Nothing may write memory between the load and its last
+ * consumer. */
+void ts__cg_find_deferred_loads(cg *g) {
+    const ts__kir *ir = g->ir;
+    if (!g->d->has_vector_types) return;
+    for (int i = 0; i < ir->nops; i++) {
+        const ts__op *op = &ir->ops[i];
+        if (op->kind != TS__OP_LOAD || g->fused[i]) continue;
+        ts_val v = op->result;
+        const ts__value *vv = &ir->values[v];
+        const ts__param *pa = &ir->params[op->param];
+        const layout *L = &g->lay[v];
+        if (g->uses[v] < 1 || pa->dtype != TS_F32 || vv->dtype != TS_F32 || L->kind != LAYOUT_STD) continue;
+        if (vv->rank >= 2 && L->R < L->TR) continue; /* padding rows would read past the tile */
+        int nv = chunk_vector(g, op, L);
+        if (!nv || !straight_access(g, op, v)) continue;
+        int seen = 0, ok = 1, stores = 0;
+        for (int c = i + 1; c < ir->nops && ok && seen < g->uses[v]; c++) {
+            const ts__op *co = &ir->ops[c];
+            int reads = 0;
+            for (int k = 0; k < 3; k++) reads += co->in[k] == v;
+            for (int k = 0; k < co->ncarry; k++) reads += (co->kind == TS__OP_LOOP_BEGIN ? co->init[k] : co->yields[k]) == v;
+            if (!reads) {
+                stores |= co->kind == TS__OP_STORE || co->kind == TS__OP_ATOMIC_ADD || co->kind == TS__OP_LOOP_BEGIN || co->kind == TS__OP_LOOP_END;
+                continue;
+            }
+            seen += reads;
+            ok = !stores && reads == 1;
+            if (ok && (co->kind == TS__OP_UNARY || co->kind == TS__OP_BINARY)) {
+                int V = ts__cg_vector_width(g, co, &g->lay[co->result]);
+                char idx[96];
+                ok = V && nv % V == 0 && ts__cg_operand_access(g, v, co->result, idx, sizeof idx) > 0 &&
+                     (strcmp(idx, "j") == 0 || strncmp(idx, "(j %", 4) == 0);
+            } else if (ok && co->kind == TS__OP_REDUCE) {
+                int w = ts__cg_fast_reduce(g, co) ? ts__cg_reduce_vw(g, co) : 0;
+                ok = w && nv % w == 0;
+            } else ok = 0;
+        }
+        if (ok && seen == g->uses[v]) g->deferred[v] = 1;
+    }
+}
+
+/* The load op that defines (deferred) load value v. */
+const ts__op *ts__cg_load_op_of(const cg *g, ts_val v) { return &g->ir->ops[g->ir->values[v].def_op]; }
+
+/* Deferred load v becomes an ordinary one: emitted here, read from registers after. */
+void ts__cg_undefer(cg *g, ts_val v) {
+    g->deferred[v] = 0;
+    ts__cg_emit_load(g, ts__cg_load_op_of(g, v));
+}
+
+/* Emits the deferred loads among op's operands at this point. */
+void ts__cg_flush_deferred(cg *g, const ts__op *op) {
+    for (int k = 0; k < 3; k++)
+        if (op->in[k] != TS_NONE && g->deferred[op->in[k]]) ts__cg_undefer(g, op->in[k]);
+}
+
+/* floatV read of deferred load o at its register index idx, straight from
+ * global memory (valid under whole_tile_cond of the load). */
+void ts__cg_deferred_expr(const cg *g, ts_val o, const char *idx, int V, char *buf, size_t n) {
+    const ts__op *op = ts__cg_load_op_of(g, o);
+    const ts__param *pa = &g->ir->params[op->param];
+    const layout *L = &g->lay[o];
+    char e[TS_MAX_RANK][320], r[256], rc[256];
+    ts__cg_std_col_expr(g, L, idx, rc, sizeof rc);
+    snprintf(e[L->rank - 1], sizeof e[0], "(%s)", rc);
+    ts__cg_std_row_expr(g, L, idx, rc, sizeof rc);
+    snprintf(r, sizeof r, "(%s)", rc);
+    int64_t div = 1;
+    for (int d = L->rank - 2; d >= 0; d--) {
+        snprintf(e[d], sizeof e[0], "((%s / %lld) %% %lld)", r, (long long)div, (long long)L->shape[d]);
+        div *= L->shape[d];
+    }
+    size_t k = (size_t)snprintf(buf, n, "vload%d(0, p_%s + off_%s", V, pa->name, pa->name);
+    int t = 0;
+    for (int d = 0; d < pa->rank && k < n; d++) {
+        const ts_index *ix = &op->idx[d];
+        const char *tn = g->ir->tiles[ix->tile].name;
+        if (ix->kind == TS_IDX_CONST) k += (size_t)snprintf(buf + k, n - k, " + (long)%lld * st_%s_%d", (long long)ix->value, pa->name, d);
+        else if (ix->kind == TS_IDX_POINT) k += (size_t)snprintf(buf + k, n - k, " + b_%s * st_%s_%d", tn, pa->name, d);
+        else if (d == pa->rank - 1) k += (size_t)snprintf(buf + k, n - k, " + (b_%s + %s)", tn, e[t++]); /* unit stride */
+        else k += (size_t)snprintf(buf + k, n - k, " + (b_%s + %s) * st_%s_%d", tn, e[t++], pa->name, d);
+    }
+    if (k < n) snprintf(buf + k, n - k, ")");
+}
+
+/* `base` (a condition, or NULL) and the whole-tile conditions of the
+ * deferred loads dl: where the fast forms reading them are valid. "1" when
+ * both are empty. */
+void ts__cg_deferred_guard(const cg *g, const char *base, const ts_val *dl, int ndl, char *buf, size_t n) {
+    size_t k = (size_t)snprintf(buf, n, "%s", base ? base : ndl ? "" : "1");
+    for (int q = 0; q < ndl && k < n; q++) {
+        char c[1024];
+        whole_tile_cond(g, ts__cg_load_op_of(g, dl[q]), c, sizeof c);
+        k += (size_t)snprintf(buf + k, n - k, "%s(%s)", base || q ? " && " : "", c);
+    }
+}
+
+/* Emits the deferred loads dl (the path where their fast form is not valid). */
+void ts__cg_emit_deferred(cg *g, const ts_val *dl, int ndl) {
+    for (int q = 0; q < ndl; q++) ts__cg_emit_load(g, ts__cg_load_op_of(g, dl[q]));
+}
+
+/* ---------------------------------------------------------------- vector chunks */
+
+/* Vector width usable for whole chunks of a load/store of `op` with value
+ * layout L: the chunk is nn contiguous elements along the tensor's last dim
+ * (checked at run time: stride 1 and fully in range); 0 when not usable. */
+static int chunk_vector(const cg *g, const ts__op *op, const layout *L) {
+    const ts__param *pa = &g->ir->params[op->param];
+    if (!g->d->has_vector_types || L->kind != LAYOUT_STD || L->rank < 1) return 0;
+    if (L->nn != 2 && L->nn != 4 && L->nn != 8 && L->nn != 16) return 0;
+    if (pa->dtype != TS_F32 && pa->dtype != TS_F16) return 0;
+    if (pa->dtype == TS_F16 && !g->d->native_half_loads) return 0; /* vload_halfN */
+    if (op->idx[pa->rank - 1].kind != TS_IDX_TILE) return 0;
+    return (int)L->nn;
+}
+
+/* Opens the chunk loop of a vectorized load/store: declares j0 and the
+ * element variables of the chunk's first element, o_ (its offset) and vec_
+ * (the whole chunk can move as one vector). */
+/* Opens the loop over the nn-element chunks of layout L: j0, the element
+ * variables of the chunk's first element and o_, its offset. */
+static void chunk_loop_begin(cg *g, const layout *L, const char *off, int unroll) {
+    if (unroll) ts__cg_unroll_short(g, L->J / L->nn);
+    line(g, "for (int ch_ = 0; ch_ < %lld; ch_++) {", (long long)(L->J / L->nn));
+    g->indent++;
+    line(g, "const int j0 = ch_ * %lld;", (long long)L->nn);
+    ts__cg_elem_decls(g, L, "j0");
+    line(g, "const %s o_ = %s;", g->d->i64, off);
+}
+
+static void chunk_begin(cg *g, const ts__op *op, const layout *L, const char *okvar, const char *off, const char *cond) {
+    const ts__param *pa = &g->ir->params[op->param];
+    const ts__tile *lt = &g->ir->tiles[op->idx[pa->rank - 1].tile];
+    chunk_loop_begin(g, L, off, 0); /* no unroll pragma: this is the partial-tile path, kept small (compile time) */
+    line(g, "const int vec_ = %s && st_%s_%d == 1 && %s && b_%s + e%d + %lld <= x_%s;", okvar, pa->name, pa->rank - 1, cond, lt->name, L->rank - 1,
+         (long long)L->nn, lt->name);
+}
+
+/* The element loop of a chunk that cannot move as one vector (inside the
+ * chunk's "} else {"): binds j, the element variables and o_ for each
+ * element. */
+static void chunk_elems_begin(cg *g, const layout *L, int nv, const char *off) {
+    line(g, "for (int jj_ = 0; jj_ < %d; jj_++) {", nv);
+    g->indent++;
+    line(g, "const int j = j0 + jj_;");
+    ts__cg_elem_decls(g, L, "j");
+    line(g, "const %s o_ = %s;", g->d->i64, off);
+}
+
+/* The condition under which a load/store of `op` covers its whole tile in
+ * range with a unit last stride: then every chunk moves as one vector and
+ * the per-chunk bounds checks and scalar fallbacks are not needed. Hoisted
+ * out of the chunk loop, it leaves PoCL a short straight loop (layer norm
+ * 4096x1024: the per-chunk checks cost more than the memory traffic). */
+static void whole_tile_cond(const cg *g, const ts__op *op, char *buf, size_t n) {
+    const ts__param *pa = &g->ir->params[op->param];
+    size_t k = (size_t)snprintf(buf, n, "st_%s_%d == 1", pa->name, pa->rank - 1);
+    for (int d = 0; d < pa->rank && k < n; d++) {
+        const ts_index *ix = &op->idx[d];
+        char ext[96];
+        size_ext(g, pa, d, ext, sizeof ext);
+        if (ix->kind == TS_IDX_CONST) k += (size_t)snprintf(buf + k, n - k, " && %lld < %s", (long long)ix->value, ext);
+        else if (ix->kind == TS_IDX_POINT) k += (size_t)snprintf(buf + k, n - k, " && b_%s < %s", g->ir->tiles[ix->tile].name, ext);
+        else {
+            const char *tn = g->ir->tiles[ix->tile].name;
+            long long blk = (long long)g->plan->block[ix->tile];
+            k += (size_t)snprintf(buf + k, n - k, " && b_%s + %lld <= %s", tn, blk, ext);
+            if (d == pa->rank - 1) k += (size_t)snprintf(buf + k, n - k, " && b_%s + %lld <= x_%s", tn, blk, tn);
+        }
+    }
+}
+
+/* ---------------------------------------------------------------- loads */
+
+void ts__cg_emit_load(cg *g, const ts__op *op) {
+    ts_val res = op->result;
+    ts__cg_declare(g, res);
+    layout L;
+    layout_of(g, res, &L);
+    char off[1024], cond[1024], ex[1400], fill[64];
+    ts__cg_index_exprs(g, op, "e", off, sizeof off, cond, sizeof cond);
+    ts__cg_literal(g, g->ir->values[res].dtype, op->value, fill, sizeof fill);
+    ts__cg_load_expr(g, op->param, "o_", ex, sizeof ex);
+    int nv = chunk_vector(g, op, &L);
+    if (nv) {
+        const ts__param *pa = &g->ir->params[op->param];
+        char wt[1024], vl[1200];
+        whole_tile_cond(g, op, wt, sizeof wt);
+        if (pa->dtype == TS_F32) snprintf(vl, sizeof vl, "vload%d(0, p_%s + o_)", nv, pa->name);
+        else snprintf(vl, sizeof vl, "vload_half%d(0, (%s const half*)(p_%s + o_))", nv, g->d->global_ptr, pa->name);
+        line(g, "if (%s) {", wt);
+        g->indent++;
+        chunk_loop_begin(g, &L, off, 1);
+        line(g, "vstore%d(ok_ ? %s : (float%d)(%s), 0, %s + j0);", nv, vl, nv, fill, vname(res));
+        g->indent--;
+        line(g, "}");
+        g->indent--;
+        line(g, "} else {");
+        g->indent++;
+        chunk_begin(g, op, &L, "ok_", off, cond);
+        line(g, "if (vec_) {");
+        line(g, "  vstore%d(%s, 0, %s + j0);", nv, vl, vname(res));
+        line(g, "} else {");
+        g->indent++;
+        chunk_elems_begin(g, &L, nv, off);
+        line(g, "%s[j] = (ok_ && %s) ? %s : %s;", vname(res), cond, cx(g, reg_type(g, g->ir->values[res].dtype), ex), fill);
+        close_block(g); /* element loop */
+        close_block(g); /* else */
+        close_block(g); /* chunk loop */
+        close_block(g); /* partial-tile path */
+        return;
+    }
+    ts__cg_elem_loop_begin(g, &L, "j");
+    line(g, "const %s o_ = %s;", g->d->i64, off);
+    line(g, "%s[j] = (ok_ && %s) ? %s : %s;", vname(res), cond, cx(g, reg_type(g, g->ir->values[res].dtype), ex), fill);
+    ts__cg_elem_loop_end(g);
+}
+
+/* ---------------------------------------------------------------- stores and atomics */
+
+static void emit_atomic(cg *g, const ts__param *pa, const char *src) {
+    const char *amp = g->d->addr_of ? g->d->addr_of : "&";
+    char sp[300];
+    snprintf(sp, sizeof sp, "(%s)", src);
+    if (pa->dtype == TS_I32) line(g, "%s(%sp_%s[o_], %s);", g->d->atomic_add_i32, amp, pa->name, cx(g, "int", sp));
+    else line(g, "ts_atomic_add_f32(%sp_%s[o_], %s);", amp, pa->name, cx(g, "float", sp));
+}
+
+/* One chunk of nv elements at j0 of value v to global memory at o_: from
+ * its registers, or its pending floatN expression (fast: the form reading
+ * deferred loads from global memory). */
+static void store_chunk(cg *g, const ts__op *op, ts_val v, int nv, int fast) {
+    const ts__param *pa = &g->ir->params[op->param];
+    const pendx *p = &g->px[v];
+    int nt = fast && g->plan->nt && g->d->nt_stores && pa->dtype == TS_F32; /* whole-tile path only */
+    int V = p->slow ? p->V : nv;
+    char e[2 * TS__PX_MAX + 400], dst[128], st[sizeof e + 256];
+    if (p->slow) snprintf(e, sizeof e, "%s", fast && p->fast ? p->fast : p->slow);
+    else snprintf(e, sizeof e, "vload%d(0, %s + j0)", nv, vname(v));
+    snprintf(dst, sizeof dst, V == nv ? "p_%s + o_" : "p_%s + o_ + (j - j0)", pa->name);
+    if (nt) snprintf(st, sizeof st, "TS_NT_STORE(%d, %s, %s);", V, e, dst);
+    else if (pa->dtype == TS_F32) snprintf(st, sizeof st, "vstore%d(%s, 0, %s);", V, e, dst);
+    else snprintf(st, sizeof st, "vstore_half%d_rte(%s, 0, (%s half*)(%s));", V, e, g->d->global_ptr, dst);
+    if (!p->slow) line(g, "%s", st);
+    else if (V == nv) line(g, "{ const int j = j0; %s }", st);
+    else line(g, "for (int j = j0; j < j0 + %d; j += %d) %s", nv, V, st);
+}
+
+/* A straight store in vector chunks: the whole-tile path (one hoisted
+ * condition, then plain vector stores), else per chunk a vector store when
+ * the chunk is in range and element stores otherwise. A value with a
+ * pending expression is computed chunk by chunk here and never stored in
+ * registers; the deferred loads it reads are emitted on the second path. */
+static void emit_store_chunks(cg *g, const ts__op *op, ts_val v, const layout *L, int nv, const char *off, const char *cond) {
+    const pendx *p = &g->px[v];
+    char wt[1024], gd[4096], src[64];
+    whole_tile_cond(g, op, wt, sizeof wt);
+    ts__cg_deferred_guard(g, wt, p->dl, p->slow ? p->ndl : 0, gd, sizeof gd);
+    line(g, "if (%s) {", gd);
+    g->indent++;
+    chunk_loop_begin(g, L, off, 1);
+    line(g, "if (own_) {");
+    g->indent++;
+    store_chunk(g, op, v, nv, 1);
+    close_block(g); /* if */
+    close_block(g); /* chunk loop */
+    g->indent--;
+    line(g, "} else {");
+    g->indent++;
+    if (p->slow) ts__cg_emit_deferred(g, p->dl, p->ndl);
+    chunk_begin(g, op, L, "own_", off, cond);
+    line(g, "if (vec_) {");
+    g->indent++;
+    store_chunk(g, op, v, nv, 0);
+    g->indent--;
+    line(g, "} else {");
+    g->indent++;
+    if (p->slow) { /* the chunk's values, then element by element */
+        line(g, "float pv_[%d];", nv);
+        line(g, "for (int j = j0; j < j0 + %d; j += %d) vstore%d(%s, 0, pv_ + (j - j0));", nv, p->V, p->V, p->slow);
+        snprintf(src, sizeof src, "pv_[jj_]");
+    } else snprintf(src, sizeof src, "%s[j]", vname(v));
+    chunk_elems_begin(g, L, nv, off);
+    line(g, "if (own_ && %s) {", cond);
+    g->indent++;
+    store_stmt(g, op->param, "o_", src);
+    close_block(g); /* if */
+    close_block(g); /* element loop */
+    close_block(g); /* else */
+    close_block(g); /* chunk loop */
+    close_block(g); /* partial-tile path */
+}
+
+void ts__cg_emit_store(cg *g, const ts__op *op, int atomic) {
+    const ts__param *pa = &g->ir->params[op->param];
+    /* the index shape: TILE dims in order */
+    ts_val v = op->in[0];
+    const ts__value *vv = &g->ir->values[v];
+    int r = 0;
+    ts_tile dims[TS_MAX_RANK];
+    for (int d = 0; d < pa->rank; d++)
+        if (op->idx[d].kind == TS_IDX_TILE) dims[r++] = op->idx[d].tile;
+    int direct = straight_access(g, op, v);
+    char off[1024], cond[1024], src[256];
+    ts__cg_index_exprs(g, op, "e", off, sizeof off, cond, sizeof cond);
+    if (direct && !atomic) {
+        layout L;
+        layout_of(g, v, &L);
+        int nv = chunk_vector(g, op, &L);
+        if (nv && pa->dtype == g->ir->values[v].dtype) {
+            emit_store_chunks(g, op, v, &L, nv, off, cond);
+            return;
+        }
+    }
+    if (direct || (vv->rank == 0 && r == 0)) {
+        layout L;
+        layout_of(g, v, &L);
+        if (vv->rank == 0) { /* one thread stores a scalar */
+            line(g, "if (tid == 0) {");
+            g->indent++;
+        } else ts__cg_elem_loop_begin(g, &L, "j");
+        snprintf(src, sizeof src, vv->rank == 0 ? "%s[0]" : "%s[j]", vname(v));
+        line(g, "const %s o_ = %s;", g->d->i64, off);
+        line(g, "if (%s%s) {", vv->rank ? "own_ && " : "", cond);
+        g->indent++;
+        if (atomic) {
+            emit_atomic(g, pa, src);
+        } else store_stmt(g, op->param, "o_", src);
+        g->indent--;
+        line(g, "}");
+        if (vv->rank == 0) {
+            g->indent--;
+            line(g, "}");
+        } else ts__cg_elem_loop_end(g);
+        return;
+    }
+    /* broadcast store: materialize, then every element of the index shape */
+    ts__cg_materialize(g, v, -1, "0");
+    layout L;
+    int64_t ishape[TS_MAX_RANK];
+    for (int d = 0; d < r; d++) ishape[d] = g->plan->block[dims[d]];
+    ts__cg_std_layout(g, r, ishape, &L);
+    ts__cg_elem_loop_begin(g, &L, "j");
+    char idx[256];
+    ts__cg_broadcast_index(g, v, r, idx, sizeof idx);
+    line(g, "const %s o_ = %s;", g->d->i64, off);
+    line(g, "if (own_ && %s) {", cond);
+    g->indent++;
+    snprintf(src, sizeof src, "%s[%s]", local_buf(g, vv->dtype), idx);
+    if (atomic) {
+        emit_atomic(g, pa, src);
+    } else store_stmt(g, op->param, "o_", src);
+    g->indent--;
+    line(g, "}");
+    ts__cg_elem_loop_end(g);
+}
+
+/* ---------------------------------------------------------------- gather */
+
+void ts__cg_emit_gather(cg *g, const ts__op *op) {
+    ts_val res = op->result;
+    const ts__param *pa = &g->ir->params[op->param];
+    const ts__value *iv = &g->ir->values[op->in[0]];
+    ts__cg_declare(g, res);
+    layout L;
+    layout_of(g, res, &L);
+    /* ids [A] are needed by row: through local memory */
+    ts__cg_materialize(g, op->in[0], -1, "0");
+    const ts__tile *at = &g->ir->tiles[iv->dims[0]], *ct = &g->ir->tiles[op->idx[0].tile];
+    char ex[512], fill[64];
+    ts__cg_literal(g, pa->dtype, op->value, fill, sizeof fill);
+    ts__cg_elem_loop_begin(g, &L, "j");
+    line(g, "const %s id_ = %s;", g->d->i64, cx(g, g->d->i64, "ts_li[e0]"));
+    line(g, "const %s col_ = b_%s + e1;", g->d->i64, ct->name);
+    line(g, "const %s in_ = ok_ && b_%s + e0 < x_%s && id_ >= 0 && id_ < s_%s && col_ < x_%s;", flag_t(g), at->name, at->name,
+         g->ir->sizes[pa->sizes[0]].name[0] ? g->ir->sizes[pa->sizes[0]].name : "0", ct->name);
+    line(g, "const %s o_ = in_ ? off_%s + id_ * st_%s_0 + col_ * st_%s_1 : 0;", g->d->i64, pa->name, pa->name, pa->name);
+    ts__cg_load_expr(g, op->param, "o_", ex, sizeof ex);
+    line(g, "%s[j] = in_ ? %s : %s;", vname(res), cx(g, reg_type(g, pa->dtype), ex), fill);
+    ts__cg_elem_loop_end(g);
+    if (!g->ir->sizes[pa->sizes[0]].name[0]) cg_fail(g, TS_ERR_UNSUPPORTED, "gather: tables with a fixed row count are not lowered yet");
+}
