@@ -40,6 +40,7 @@ typedef struct layout {
 } layout;
 
 #define TS__MAX_DEFERRED 4
+#define TS__GPU_UNROLL_MAX 128 /* registers_only targets: longest loop over registers unrolled */
 #define TS__PX_MAX 2000 /* longest fused expression (characters) */
 /* A value not stored in registers: its floatN expression at register index
  * j, fused into its only consumer. `slow` reads registers; `fast` reads the
@@ -58,6 +59,7 @@ typedef struct cg {
     const ts__dialect *d;
     ts__sb sb;
     int T, NN, COLMAX;
+    int SG;            /* GLSL: the device's subgroup size when subgroup operations are usable, else 0 */
     int indent;
     int *uses;         /* [nvalues] */
     int *fused;        /* [nops]: load/transpose read directly by a dot */

@@ -136,7 +136,7 @@ void ts__cg_emit_dot(cg *g, const ts__op *op) {
         line(g, "} else {");
         g->indent++;
     }
-    if (g->plan->unroll > 1 && g->d->unroll[0]) line(g, "#pragma unroll %d", g->plan->unroll);
+    if (g->plan->unroll > 1 && g->d->unroll[0] == '#') line(g, "#pragma unroll %d", g->plan->unroll);
     line(g, "for (int k_ = 0; k_ < kn_; k_++) {");
     g->indent++;
     /* B row chunk(s) */

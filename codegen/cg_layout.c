@@ -117,7 +117,11 @@ void ts__cg_elem_decls(cg *g, const layout *L, const char *jv) {
  * than the plain loop (softmax 4096x1024: 40 ms -> 9 ms). */
 #define TS_UNROLL_MAX 64
 void ts__cg_unroll_short(cg *g, int64_t trips) {
-    if (trips <= TS_UNROLL_MAX) line(g, "%s", g->d->unroll);
+    /* registers_only targets (GPUs) unroll every loop over registers: a
+     * private array indexed by a loop counter lives in (local) memory; past
+     * TS__GPU_UNROLL_MAX elements a thread (extreme configs, which spill
+     * anyway) the shader compilers take minutes (lavapipe's LLVM) */
+    if (trips <= (g->d->registers_only ? TS__GPU_UNROLL_MAX : TS_UNROLL_MAX)) line(g, "%s", g->d->unroll);
 }
 
 void ts__cg_elem_loop_begin(cg *g, const layout *L, const char *jv) {

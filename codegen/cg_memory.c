@@ -10,6 +10,7 @@
 
 static void whole_tile_cond(const cg *g, const ts__op *op, char *buf, size_t n);
 static int chunk_vector(const cg *g, const ts__op *op, const layout *L);
+static int vmem_elems(ts_dtype dt, int64_t nn);
 
 /* ---------------------------------------------------------------- elements and indices */
 
@@ -219,6 +220,8 @@ void ts__cg_emit_deferred(cg *g, const ts_val *dl, int ndl) {
  * (checked at run time: stride 1 and fully in range); 0 when not usable. */
 static int chunk_vector(const cg *g, const ts__op *op, const layout *L) {
     const ts__param *pa = &g->ir->params[op->param];
+    if (!g->d->has_vector_types && g->d->vec_mem && L->kind == LAYOUT_STD && L->rank >= 1) /* 128-bit moves */
+        return vmem_elems(pa->dtype, L->nn) && op->idx[pa->rank - 1].kind == TS_IDX_TILE ? (int)L->nn : 0;
     if (!g->d->has_vector_types || L->kind != LAYOUT_STD || L->rank < 1) return 0;
     if (L->nn != 2 && L->nn != 4 && L->nn != 8 && L->nn != 16) return 0;
     if (pa->dtype != TS_F32 && pa->dtype != TS_F16) return 0;
@@ -227,13 +230,103 @@ static int chunk_vector(const cg *g, const ts__op *op, const layout *L) {
     return (int)L->nn;
 }
 
+/* 128-bit moves on vec_mem targets (CUDA, HIP: a 16-byte aligned struct
+ * through a pointer cast; GLSL: a vec4/uvec4 view of the storage buffer).
+ * f32 moves four elements (ts_f4 / vec4); f16 and bf16 move eight as four
+ * packed words (ts_u4 / uvec4), or four as two (ts_u2 / uvec2) when the
+ * chunk is four wide. A chunk is nn / E moves; every move must be aligned
+ * to its size: vec_align_cond below. */
+static int vmem_elems(ts_dtype dt, int64_t nn) {
+    if (dt == TS_F32) return nn % 4 == 0 ? 4 : 0;
+    if (dt == TS_F16 || dt == TS_BF16) return nn % 8 == 0 ? 8 : nn == 4 ? 4 : 0;
+    return 0;
+}
+
+/* The type and the expression of move m of the chunk at o_. */
+static void vmem_ref(const cg *g, const ts__param *pa, int E, int m, const char **type, char *buf, size_t n) {
+    int f32 = pa->dtype == TS_F32, view = g->d->vec_mem == TS__VMEM_VIEW;
+    *type = f32 ? (view ? "vec4" : "ts_f4") : E == 8 ? (view ? "uvec4" : "ts_u4") : (view ? "uvec2" : "ts_u2");
+    if (view) snprintf(buf, n, "p%d_%s[(o_ + %d) >> %d]", E, pa->name, m * E, E == 8 ? 3 : 2);
+    else snprintf(buf, n, "(*(%s%s *)(p_%s + o_ + %d))", "", *type, pa->name, m * E);
+}
+
+/* Registers j0..j0+nn-1 of value v (or `fill` where !okvar) from the chunk at o_. */
+static void vmem_load_chunk(cg *g, const ts__param *pa, ts_val v, int64_t nn, const char *okvar, const char *fill) {
+    int E = vmem_elems(pa->dtype, nn);
+    static const char comp[] = "xyzw";
+    const char *conv = pa->dtype == TS_BF16 ? "ts_bf16_to_f32" : "ts_f16_to_f32";
+    const char *u16 = g->d->mem_u16 ? g->d->mem_u16 : "ushort";
+    for (int m = 0; m < nn / E; m++) {
+        const char *type;
+        char e[256];
+        vmem_ref(g, pa, E, m, &type, e, sizeof e);
+        line(g, "{ const %s q_ = %s;", type, e);
+        for (int c = 0; c < E; c++) {
+            char x[160];
+            if (pa->dtype == TS_F32) snprintf(x, sizeof x, "q_.%c", comp[c]);
+            else {
+                char w[64];
+                snprintf(w, sizeof w, c % 2 ? "(q_.%c >> 16)" : "(q_.%c & 0xffffu)", comp[c / 2]);
+                snprintf(x, sizeof x, "%s(%s)", conv, cx(g, u16, w));
+            }
+            if (okvar) line(g, "  %s[j0 + %d] = %s ? %s : %s;", vname(v), m * E + c, okvar, x, fill);
+            else line(g, "  %s[j0 + %d] = %s;", vname(v), m * E + c, x);
+        }
+        line(g, "}");
+    }
+}
+
+static void vmem_store_chunk(cg *g, const ts__param *pa, ts_val v, int64_t nn) {
+    int E = vmem_elems(pa->dtype, nn);
+    const char *r = vname(v), *to = pa->dtype == TS_BF16 ? "ts_f32_to_bf16" : "ts_f32_to_f16";
+    int view = g->d->vec_mem == TS__VMEM_VIEW;
+    for (int m = 0; m < nn / E; m++) {
+        const char *type;
+        char ref[256], parts[4][256];
+        vmem_ref(g, pa, E, m, &type, ref, sizeof ref);
+        int nw = pa->dtype == TS_F32 ? 4 : E / 2;
+        for (int c = 0; c < nw; c++) {
+            int j = m * E + (pa->dtype == TS_F32 ? c : 2 * c);
+            if (pa->dtype == TS_F32) snprintf(parts[c], sizeof parts[c], "%s[j0 + %d]", r, j);
+            else {
+                char lo[96], hi[96];
+                snprintf(lo, sizeof lo, "%s(%s[j0 + %d])", to, r, j);
+                snprintf(hi, sizeof hi, "%s(%s[j0 + %d])", to, r, j + 1);
+                char l2[128], h2[128];
+                snprintf(l2, sizeof l2, "%s", cx(g, "uint", lo));
+                snprintf(h2, sizeof h2, "%s", cx(g, "uint", hi));
+                snprintf(parts[c], sizeof parts[c], "(%s | (%s << 16))", l2, h2);
+            }
+        }
+        if (nw == 4) line(g, view ? "%s = %s(%s, %s, %s, %s);" : "%s = %s{%s, %s, %s, %s};", ref, type, parts[0], parts[1], parts[2], parts[3]);
+        else line(g, view ? "%s = %s(%s, %s);" : "%s = %s{%s, %s};", ref, type, parts[0], parts[1]);
+    }
+}
+
+/* On vec_mem targets, every move of a chunk of `op` is aligned when the
+ * tensor's first element is and every stride but the last (1) is a
+ * multiple of the move (chunks start at multiples of nn along the last
+ * dim: blocks and nn are powers of two). "" elsewhere. */
+static void vec_align_cond(const cg *g, const ts__op *op, char *buf, size_t n) {
+    const ts__param *pa = &g->ir->params[op->param];
+    buf[0] = 0;
+    if (g->d->has_vector_types || !g->d->vec_mem) return;
+    int E = vmem_elems(pa->dtype, g->lay[op->kind == TS__OP_LOAD ? op->result : op->in[0]].nn);
+    int bytes = E * (int)ts_dtype_size(pa->dtype);
+    size_t k;
+    if (g->d->vec_mem == TS__VMEM_VIEW) k = (size_t)snprintf(buf, n, " && (off_%s & %d) == 0", pa->name, E - 1);
+    else k = (size_t)snprintf(buf, n, " && (((unsigned long long)(p_%s + off_%s)) & %d) == 0", pa->name, pa->name, bytes - 1);
+    for (int d = 0; d + 1 < pa->rank && k < n; d++) k += (size_t)snprintf(buf + k, n - k, " && (st_%s_%d & %d) == 0", pa->name, d, E - 1);
+}
+
 /* Opens the chunk loop of a vectorized load/store: declares j0 and the
  * element variables of the chunk's first element, o_ (its offset) and vec_
  * (the whole chunk can move as one vector). */
 /* Opens the loop over the nn-element chunks of layout L: j0, the element
  * variables of the chunk's first element and o_, its offset. */
 static void chunk_loop_begin(cg *g, const layout *L, const char *off, int unroll) {
-    if (unroll) ts__cg_unroll_short(g, L->J / L->nn);
+    if (unroll && g->d->registers_only) ts__cg_unroll_short(g, L->J); /* every element of the loop is a register */
+    else if (unroll) ts__cg_unroll_short(g, L->J / L->nn);
     line(g, "for (int ch_ = 0; ch_ < %lld; ch_++) {", (long long)(L->J / L->nn));
     g->indent++;
     line(g, "const int j0 = ch_ * %lld;", (long long)L->nn);
@@ -244,15 +337,19 @@ static void chunk_loop_begin(cg *g, const layout *L, const char *off, int unroll
 static void chunk_begin(cg *g, const ts__op *op, const layout *L, const char *okvar, const char *off, const char *cond) {
     const ts__param *pa = &g->ir->params[op->param];
     const ts__tile *lt = &g->ir->tiles[op->idx[pa->rank - 1].tile];
-    chunk_loop_begin(g, L, off, 0); /* no unroll pragma: this is the partial-tile path, kept small (compile time) */
-    line(g, "const int vec_ = %s && st_%s_%d == 1 && %s && b_%s + e%d + %lld <= x_%s;", okvar, pa->name, pa->rank - 1, cond, lt->name, L->rank - 1,
-         (long long)L->nn, lt->name);
+    /* no unroll pragma on the CPU: this is the partial-tile path, kept small (compile time) */
+    chunk_loop_begin(g, L, off, g->d->registers_only); /* GPUs: unrolled up to TS__GPU_UNROLL_MAX */
+    char al[512];
+    vec_align_cond(g, op, al, sizeof al);
+    line(g, "const %s vec_ = %s && st_%s_%d == 1 && %s && b_%s + e%d + %lld <= x_%s%s;", flag_t(g), okvar, pa->name, pa->rank - 1, cond, lt->name,
+         L->rank - 1, (long long)L->nn, lt->name, al);
 }
 
 /* The element loop of a chunk that cannot move as one vector (inside the
  * chunk's "} else {"): binds j, the element variables and o_ for each
  * element. */
 static void chunk_elems_begin(cg *g, const layout *L, int nv, const char *off) {
+    if (g->d->registers_only) line(g, "%s", g->d->unroll);
     line(g, "for (int jj_ = 0; jj_ < %d; jj_++) {", nv);
     g->indent++;
     line(g, "const int j = j0 + jj_;");
@@ -281,6 +378,7 @@ static void whole_tile_cond(const cg *g, const ts__op *op, char *buf, size_t n) 
             if (d == pa->rank - 1) k += (size_t)snprintf(buf + k, n - k, " && b_%s + %lld <= x_%s", tn, blk, tn);
         }
     }
+    if (k < n) vec_align_cond(g, op, buf + k, n - k);
 }
 
 /* ---------------------------------------------------------------- loads */
@@ -295,6 +393,33 @@ void ts__cg_emit_load(cg *g, const ts__op *op) {
     ts__cg_literal(g, g->ir->values[res].dtype, op->value, fill, sizeof fill);
     ts__cg_load_expr(g, op->param, "o_", ex, sizeof ex);
     int nv = chunk_vector(g, op, &L);
+    if (nv && !g->d->has_vector_types) { /* 128-bit moves into registers */
+        const ts__param *pa = &g->ir->params[op->param];
+        char wt[1024];
+        whole_tile_cond(g, op, wt, sizeof wt);
+        line(g, "if (%s) {", wt);
+        g->indent++;
+        chunk_loop_begin(g, &L, off, 1);
+        vmem_load_chunk(g, pa, res, L.nn, "ok_", fill);
+        close_block(g); /* chunk loop */
+        g->indent--;
+        line(g, "} else {");
+        g->indent++;
+        chunk_begin(g, op, &L, "ok_", off, cond);
+        line(g, "if (vec_) {");
+        g->indent++;
+        vmem_load_chunk(g, pa, res, L.nn, NULL, NULL);
+        g->indent--;
+        line(g, "} else {");
+        g->indent++;
+        chunk_elems_begin(g, &L, nv, off);
+        line(g, "%s[j] = (ok_ && %s) ? %s : %s;", vname(res), cond, cx(g, reg_type(g, g->ir->values[res].dtype), ex), fill);
+        close_block(g); /* element loop */
+        close_block(g); /* else */
+        close_block(g); /* chunk loop */
+        close_block(g); /* partial-tile path */
+        return;
+    }
     if (nv) {
         const ts__param *pa = &g->ir->params[op->param];
         char wt[1024], vl[1200];
@@ -345,6 +470,10 @@ static void emit_atomic(cg *g, const ts__param *pa, const char *src) {
 static void store_chunk(cg *g, const ts__op *op, ts_val v, int nv, int fast) {
     const ts__param *pa = &g->ir->params[op->param];
     const pendx *p = &g->px[v];
+    if (!g->d->has_vector_types) { /* vec_mem: no pending expressions on these targets */
+        vmem_store_chunk(g, pa, v, nv);
+        return;
+    }
     int nt = fast && g->plan->nt && g->d->nt_stores && pa->dtype == TS_F32; /* whole-tile path only */
     int V = p->slow ? p->V : nv;
     char e[2 * TS__PX_MAX + 400], dst[128], st[sizeof e + 256];

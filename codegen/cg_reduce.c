@@ -54,6 +54,53 @@ static const char *mean_count(const cg *g, const char *rtype, int64_t n, const c
     return cx(g, rtype, m);
 }
 
+/* Lanes of one row whose partials are combined in registers before (or
+ * instead of) local memory: a warp butterfly of __shfl_xor (CUDA, HIP;
+ * the row's TC threads are consecutive, so xor offsets below TC stay in the
+ * row) or a subgroup operation (GLSL: each subgroup of g->SG invocations
+ * lies in one row when TC is a multiple of it; the kernel checks
+ * gl_SubgroupSize at run time and takes the plain path when it differs).
+ * 1: none applies. */
+static int reduce_lanes(const cg *g, const ts__op *op, const layout *L) {
+    ts_dtype dt = g->ir->values[op->in[0]].dtype;
+    if (L->TC < 2 || dt == TS_U8 || dt == TS_BOOL) return 1;
+    if (g->d->shfl_xor && g->d->shfl_width >= 2) return (int)(L->TC < g->d->shfl_width ? L->TC : g->d->shfl_width);
+    if (g->d->subgroup_ops && g->SG >= 2 && L->TC % g->SG == 0 && op->sub != TS_RED_ARGMAX && dt != TS_I64) return g->SG;
+    return 1;
+}
+
+/* Combines acc_ (and arg_) over `lanes` lanes in registers. */
+static void lanes_fold(cg *g, const ts__op *op, ts_dtype dt, int lanes) {
+    int is_f = !is_int(dt);
+    if (g->d->shfl_xor) {
+        for (int o = lanes / 2; o >= 1; o /= 2) {
+            char y[160], ya[160];
+            snprintf(y, sizeof y, g->d->shfl_xor, "acc_", o);
+            snprintf(ya, sizeof ya, g->d->shfl_xor, "arg_", o);
+            switch (op->sub) {
+            case TS_RED_ARGMAX:
+                line(g, "{ const %s y_ = %s; const int ya_ = %s; if (y_ > acc_ || (y_ == acc_ && ya_ < arg_)) { acc_ = y_; arg_ = ya_; } }", reg_type(g, dt), y, ya);
+                break;
+            case TS_RED_MAX: line(g, is_f ? "acc_ = ts_max(acc_, %s);" : "{ const %s y_ = %s; acc_ = y_ > acc_ ? y_ : acc_; }", is_f ? y : reg_type(g, dt), y); break;
+            case TS_RED_MIN: line(g, is_f ? "acc_ = ts_min(acc_, %s);" : "{ const %s y_ = %s; acc_ = y_ < acc_ ? y_ : acc_; }", is_f ? y : reg_type(g, dt), y); break;
+            default: line(g, "acc_ += %s;", y); break;
+            }
+        }
+        return;
+    }
+    /* GLSL subgroups: NaN is tracked apart (subgroupMax/Min leave it undefined) */
+    switch (op->sub) {
+    case TS_RED_MAX:
+    case TS_RED_MIN: {
+        const char *f = op->sub == TS_RED_MAX ? "subgroupMax" : "subgroupMin";
+        if (is_f) line(g, "if (sgok_) { const bool nan_ = subgroupAny(isnan(acc_)); acc_ = %s(acc_); if (nan_) acc_ = %s; }", f, g->d->nan_lit ? g->d->nan_lit : "(0.0f/0.0f)");
+        else line(g, "if (sgok_) acc_ = %s(acc_);", f);
+        break;
+    }
+    default: line(g, "if (sgok_) acc_ = subgroupAdd(acc_);"); break;
+    }
+}
+
 static void emit_reduce_fast(cg *g, const ts__op *op) {
     ts_val x = op->in[0], res = op->result;
     const ts__value *xv = &g->ir->values[x];
@@ -64,7 +111,10 @@ static void emit_reduce_fast(cg *g, const ts__op *op) {
     const char *lb = local_buf(g, dt), *rtype = reg_type(g, dt);
     int argmax = op->sub == TS_RED_ARGMAX;
     int64_t nparts = L->R * L->TC;
-    int direct = L->TC == 1 && g->lay[res].kind == LAYOUT_ROWREP; /* the thread holds whole rows */
+    int lanes = reduce_lanes(g, op, L);
+    /* the thread holds whole rows, or a warp butterfly gives every thread of a row its result */
+    int direct = (L->TC == 1 || (g->d->shfl_xor && lanes == L->TC)) && g->lay[res].kind == LAYOUT_ROWREP;
+    int sg = lanes > 1 && !g->d->shfl_xor; /* GLSL subgroups: sgok_ says at run time whether they apply */
     if (direct) {
         ts__cg_declare(g, res);
         line(g, "{");
@@ -79,9 +129,12 @@ static void emit_reduce_fast(cg *g, const ts__op *op) {
     snprintf(tq, sizeof tq, "(tid / %lld)", (long long)L->TC);
     snprintf(tm, sizeof tm, "(tid %% %lld)", (long long)L->TC);
     line(g, "const int tr_ = %s, tc_ = %s;", cx(g, "int", tq), cx(g, "int", tm));
-    /* no unroll pragma here: the body holds loops of its own, and unrolling
+    if (sg) line(g, "const bool sgok_ = gl_SubgroupSize == %d;", lanes);
+    /* no unroll pragma here (registers_only targets excepted): the body holds loops of its own, and unrolling
      * both levels (64 rows x 16 columns) made PoCL's compile run for minutes */
     if (g->px[x].slow) ts__cg_declare(g, x); /* written on the partial-tile path only */
+    int unroll = g->d->registers_only && L->mm * L->cq * L->nn <= TS__GPU_UNROLL_MAX;
+    if (unroll) line(g, "%s", g->d->unroll);
     line(g, "for (int i = 0; i < %lld; i++) {", (long long)L->mm);
     g->indent++;
     line(g, "%s acc_ = %s;", rtype, reduce_identity(g, op->sub, dt));
@@ -137,6 +190,7 @@ static void emit_reduce_fast(cg *g, const ts__op *op) {
     /* no unroll pragma on this fold either: PoCL 3.1 miscompiled it, unrolled
      * inside the row loop of a multi-thread group (softmax M=4,N=384,
      * threads=32,vec=16,BLOCK_M=4 summed wrong; tests/test_opencl.c row forms) */
+    if (unroll) line(g, "%s", g->d->unroll);
     line(g, "for (int x = 0; x < %lld; x++) {", (long long)(L->cq * L->nn));
     g->indent++;
     line(g, "const int c_ = (tc_ + (x / %lld) * %lld) * %lld + x %% %lld;", (long long)L->nn, (long long)L->TC, (long long)L->nn, (long long)L->nn);
@@ -159,6 +213,7 @@ static void emit_reduce_fast(cg *g, const ts__op *op) {
         g->indent--;
         line(g, "}");
     }
+    if (lanes > 1) lanes_fold(g, op, dt, lanes);
     if (direct) {
         if (op->sub == TS_RED_MEAN) {
             if (rtn) line(g, "%s[i] = acc_ / %s;", vname(res), mean_count(g, rtype, L->C, rtn));
@@ -179,7 +234,8 @@ static void emit_reduce_fast(cg *g, const ts__op *op) {
         if (xv->rank == 1) line(g, "const int r_ = 0; const %s wr_ = tr_ == 0;", flag_t(g));
         else line(g, "const int r_ = tr_ + i * %lld; const %s wr_ = r_ < %lld;", (long long)L->TR, flag_t(g), (long long)L->R);
     }
-    line(g, "if (wr_) {");
+    if (lanes > 1 && g->d->shfl_xor) line(g, "if (wr_ && (tc_ & %d) == 0) { /* one partial per warp */", lanes - 1);
+    else line(g, "if (wr_) {");
     line(g, "  %s[r_ * %lld + tc_] = acc_;", lb, (long long)L->TC);
     if (argmax) line(g, "  ts_li[%lld + r_ * %lld + tc_] = arg_;", (long long)ioff, (long long)L->TC);
     line(g, "}");
@@ -197,7 +253,11 @@ static void emit_reduce_fast(cg *g, const ts__op *op) {
     g->indent++;
     line(g, "%s acc_ = %s[fq_ * %lld];", rtype, lb, (long long)L->TC);
     if (argmax) line(g, "int arg_ = ts_li[%lld + fq_ * %lld];", (long long)ioff, (long long)L->TC);
-    line(g, "for (int k_ = 1; k_ < %lld; k_++) {", (long long)L->TC);
+    if (sg) {
+        line(g, "const int step_ = gl_SubgroupSize == %d ? %d : 1;", lanes, lanes);
+        line(g, "for (int k_ = step_; k_ < %lld; k_ += step_) {", (long long)L->TC);
+    } else if (lanes > 1) line(g, "for (int k_ = %d; k_ < %lld; k_ += %d) {", lanes, (long long)L->TC, lanes);
+    else line(g, "for (int k_ = 1; k_ < %lld; k_++) {", (long long)L->TC);
     g->indent++;
     line(g, "const %s y_ = %s[fq_ * %lld + k_];", rtype, lb, (long long)L->TC);
     if (argmax) {

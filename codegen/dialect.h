@@ -5,6 +5,9 @@
 
 #include "codegen.h"
 
+/* How 128-bit chunks move on targets without vector types. */
+enum { TS__VMEM_NONE = 0, TS__VMEM_PTR = 1 /* *(const ts_f4 *)(p + o) */, TS__VMEM_VIEW = 2 /* p4_name[o >> 2]: a vec4 view of the buffer */ };
+
 typedef struct ts__dialect {
     ts_dialect id;
     const char *prelude;       /* helper functions and types, emitted first */
@@ -35,6 +38,14 @@ typedef struct ts__dialect {
     int no_void_casts;         /* no "(void)x;" statements */
     int buffer_blocks;         /* tensors are storage-buffer blocks (binding 1 + tensor number), the other
                                 * arguments members of a block at binding 0, in ts__cg_args order, all 32-bit */
+    /* GPU shape (docs/design.md, "GPU-shaped lowering"). Each is 0 / NULL on
+     * targets without it. */
+    int registers_only;        /* private arrays must be indexed by constants: unroll every loop over them */
+    int vec_mem;               /* 128-bit moves of f32 chunks without vector types: TS__VMEM_* */
+    const char *shfl_xor;      /* printf format (value, lane mask) of a butterfly exchange within a warp */
+    int shfl_width;            /* lanes a shfl_xor may span on every device of the target */
+    int subgroup_ops;          /* GLSL subgroupAdd/Max/Min (GL_KHR_shader_subgroup_arithmetic), sized by the device's caps */
+    const char *launch_bounds; /* printf format (threads) after the kernel qualifier */
 } ts__dialect;
 
 const ts__dialect *ts__dialect_get(ts_dialect d);

@@ -129,7 +129,11 @@ static void assign_layouts(cg *g) {
  * local memory at global scope; the work-group size; main(). */
 static void emit_params_blocks(cg *g, const char *entry) {
     const ts__kir *ir = g->ir;
-    ts__sb_printf(&g->sb, "layout(std430, set = 0, binding = 0) readonly buffer TsArgs {\n");
+    /* The arguments are read once into locals at the top of main(): read
+     * from the block at each use, they are reloaded after every store to a
+     * tensor (which may alias it), one per-lane load loop each on lavapipe. */
+    ts__sb sb_copy = {0};
+    ts__sb_printf(&g->sb, "layout(std430, set = 0, binding = 0) restrict readonly buffer TsArgs {\n");
     int nt = 0;
     for (int p = 0; p < ir->nparams; p++) {
         const ts__param *pa = &ir->params[p];
@@ -140,22 +144,44 @@ static void emit_params_blocks(cg *g, const char *entry) {
         }
         if (pa->is_tensor) {
             ts__sb_printf(&g->sb, "  %s off_%s;\n", g->d->i64, pa->name);
-            for (int d = 0; d < pa->rank; d++) ts__sb_printf(&g->sb, "  %s st_%s_%d;\n", g->d->i64, pa->name, d);
-        } else ts__sb_printf(&g->sb, "  %s a_%s;\n", is_int(pa->dtype) ? "int" : "float", pa->name);
+            ts__sb_printf(&sb_copy, "  const %s off_%s = ts_args.off_%s;\n", g->d->i64, pa->name, pa->name);
+            for (int d = 0; d < pa->rank; d++) {
+                ts__sb_printf(&g->sb, "  %s st_%s_%d;\n", g->d->i64, pa->name, d);
+                ts__sb_printf(&sb_copy, "  const %s st_%s_%d = ts_args.st_%s_%d;\n", g->d->i64, pa->name, d, pa->name, d);
+            }
+        } else {
+            const char *t = is_int(pa->dtype) ? "int" : "float";
+            ts__sb_printf(&g->sb, "  %s a_%s;\n", t, pa->name);
+            ts__sb_printf(&sb_copy, "  const %s a_%s = ts_args.a_%s;\n", t, pa->name, pa->name);
+        }
     }
     for (int s = 0; s < ir->nsizes; s++)
-        if (ir->sizes[s].name[0]) ts__sb_printf(&g->sb, "  %s s_%s;\n", g->d->i64, ir->sizes[s].name);
-    ts__sb_puts(&g->sb, "  int ts_pad_;\n};\n");
+        if (ir->sizes[s].name[0]) {
+            ts__sb_printf(&g->sb, "  %s s_%s;\n", g->d->i64, ir->sizes[s].name);
+            ts__sb_printf(&sb_copy, "  const %s s_%s = ts_args.s_%s;\n", g->d->i64, ir->sizes[s].name, ir->sizes[s].name);
+        }
+    ts__sb_puts(&g->sb, "  int ts_pad_;\n} ts_args;\n");
     for (int p = 0; p < ir->nparams; p++) {
         const ts__param *pa = &ir->params[p];
         if (!pa->is_tensor) continue;
         nt++;
         ts__sb_printf(&g->sb, "layout(std430, set = 0, binding = %d) buffer TsBuf%d { %s p_%s[]; };\n", nt, nt, mem_type(g, pa->dtype), pa->name);
+        /* the same buffer as 64- and 128-bit words: chunk moves (cg_memory.c) */
+        if (g->d->vec_mem == TS__VMEM_VIEW && pa->dtype == TS_F32)
+            ts__sb_printf(&g->sb, "layout(std430, set = 0, binding = %d) buffer TsBuf%dV { vec4 p4_%s[]; };\n", nt, nt, pa->name);
+        if (g->d->vec_mem == TS__VMEM_VIEW && (pa->dtype == TS_F16 || pa->dtype == TS_BF16)) {
+            ts__sb_printf(&g->sb, "layout(std430, set = 0, binding = %d) buffer TsBuf%dV { uvec2 p4_%s[]; };\n", nt, nt, pa->name);
+            ts__sb_printf(&g->sb, "layout(std430, set = 0, binding = %d) buffer TsBuf%dW { uvec4 p8_%s[]; };\n", nt, nt, pa->name);
+        }
     }
     if (g->lf) ts__sb_printf(&g->sb, "%s float ts_lf[%lld];\n", g->d->local_decl, (long long)g->lf);
     if (g->li) ts__sb_printf(&g->sb, "%s int ts_li[%lld];\n", g->d->local_decl, (long long)g->li);
     ts__sb_printf(&g->sb, "layout(local_size_x = %d, local_size_y = 1, local_size_z = 1) in;\n", g->T);
     ts__sb_printf(&g->sb, "/* entry %s */\n%s main()\n{\n", entry, g->d->kernel_qual);
+    char *copy = ts__sb_finish(&sb_copy);
+    if (copy) ts__sb_puts(&g->sb, copy);
+    else cg_fail(g, TS_ERR_OUT_OF_MEMORY, "out of memory");
+    free(copy);
 }
 
 static void emit_params(cg *g, const char *entry) {
@@ -164,7 +190,12 @@ static void emit_params(cg *g, const char *entry) {
         emit_params_blocks(g, entry);
         return;
     }
-    ts__sb_printf(&g->sb, "%s %s(", g->d->kernel_qual, entry);
+    ts__sb_printf(&g->sb, "%s ", g->d->kernel_qual);
+    if (g->d->launch_bounds) {
+        ts__sb_printf(&g->sb, g->d->launch_bounds, g->T);
+        ts__sb_puts(&g->sb, " ");
+    }
+    ts__sb_printf(&g->sb, "%s(", entry);
     int first = 1;
     for (int p = 0; p < ir->nparams; p++) {
         const ts__param *pa = &ir->params[p];
@@ -215,6 +246,7 @@ ts_status ts__codegen_c(const ts_kernel *k, const ts__plan *plan, ts_dialect dia
     g.T = ts__cg_threads(&k->ir, plan);
     g.NN = kernel_nn(&k->ir, plan);
     g.COLMAX = g.T;
+    g.SG = d->subgroup_ops && caps && caps->subgroup_size >= 2 ? caps->subgroup_size : 0;
     if (plan->col_threads < g.T && !ts__kir_has_dot(&k->ir)) g.COLMAX = plan->col_threads; /* a dot's layout is its micro-tile */
     if (caps && g.T > caps->max_group_size)
         return ts__error(TS_ERR_BAD_CONFIG, "kernel '%s': the config needs %d threads per group, the device allows %d", k->ir.name, g.T, caps->max_group_size);

@@ -52,6 +52,22 @@ static int accept_config(const char *text, void *user) {
  * that check runs the code generator, so its answer is remembered per
  * (device, kernel, shapes). */
 static const char cpu_row_knobs[] = "threads=1,vec=16,nt=1";
+/* GPU-shaped targets (registers only, 128-bit moves, shuffles): four f32
+ * a chunk so that loads and stores are ld/st.global.v4 (vec4 views in
+ * GLSL); ptxas: every example row kernel within 128 registers, elementwise
+ * within 64, no spills (tests/test_gpu_shape.c). */
+static const char gpu_knobs[] = "threads=128,vec=4", gpu_knobs16[] = "threads=128,vec=8"; /* 16 bytes of f32 / of f16, bf16 */
+
+const char *ts__tune_device_knobs(ts_dialect dialect, int cpu_device, const ts__kir *ir) {
+    const ts__dialect *d = ts__dialect_get(dialect);
+    if (!d) return NULL;
+    if (d->has_vector_types && cpu_device) return cpu_row_knobs;
+    if (!d->registers_only || !d->vec_mem) return NULL;
+    int wide = 0;
+    for (int p = 0; p < ir->nparams; p++)
+        if (ir->params[p].is_tensor && (ir->params[p].dtype == TS_F32 || ir->params[p].dtype == TS_F64)) wide = 1;
+    return wide ? gpu_knobs : gpu_knobs16;
+}
 
 #define TS__DD_SLOTS 256
 static struct {
@@ -64,9 +80,10 @@ static pthread_mutex_t dd_mutex = PTHREAD_MUTEX_INITIALIZER;
 static ts_config *device_default(ts_context *ctx, const ts_kernel *k, const int64_t *const *shapes) {
     const ts__kir *ir = &k->ir;
     const ts__dialect *d = ts__dialect_get(ctx->be->dialect);
-    if (!d || !d->has_vector_types || strcmp(ctx->fp.arch, "cpu") != 0 || ts__kir_has_dot(ir)) return NULL;
+    const char *knobs = d ? ts__tune_device_knobs(ctx->be->dialect, strcmp(ctx->fp.arch, "cpu") == 0, ir) : NULL;
+    if (!knobs || ts__kir_has_dot(ir)) return NULL;
     ts_config *c;
-    if (ts_config_parse(cpu_row_knobs, &c)) {
+    if (ts_config_parse(knobs, &c)) {
         ts_clear_error();
         return NULL;
     }

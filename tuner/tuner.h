@@ -22,6 +22,11 @@ ts_status ts__tuner_lookup(ts_context *ctx, const ts_kernel *k, const int64_t *c
  * drivers). TS_OK, or TS_ERR_BAD_CONFIG (or the plan's error) with the
  * reason. The tuner prunes by it; lookup.c checks device defaults by it. */
 ts_status ts__tune_fits(ts_context *ctx, const ts_kernel *k, const ts_config *cfg, const int64_t *const *shapes);
+/* The knobs a kernel without a dot launches with on a device with no tuning
+ * entry (NULL: the knobs' own defaults): the CPU row form on CPU devices with
+ * vector types (OpenCL on PoCL), 128-bit chunks on GPU-shaped targets. Also
+ * what `tessera compile` and the codegen budget test use for those targets. */
+const char *ts__tune_device_knobs(ts_dialect dialect, int cpu_device, const ts__kir *ir);
 
 /* ---------------------------------------------------------------- spaces (space.c) */
 

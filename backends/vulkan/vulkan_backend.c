@@ -310,7 +310,10 @@ static ts_status vk_device_open(void *state, int index, ts_device_caps *caps, ts
     if (lim->maxComputeWorkGroupSize[0] < wg) wg = lim->maxComputeWorkGroupSize[0];
     caps->max_group_size = (int)(wg > 1024 ? 1024 : wg);
     caps->shared_mem_bytes = lim->maxComputeSharedMemorySize;
-    caps->subgroup_size = 0; /* the dialect uses no subgroup ops yet; sg.subgroupSize is in the fingerprint */
+    /* subgroupAdd/Max/Min in row reductions (the kernel checks gl_SubgroupSize at run time) */
+    const VkSubgroupFeatureFlags need = VK_SUBGROUP_FEATURE_BASIC_BIT | VK_SUBGROUP_FEATURE_ARITHMETIC_BIT | VK_SUBGROUP_FEATURE_VOTE_BIT;
+    caps->subgroup_size = (sg.supportedStages & VK_SHADER_STAGE_COMPUTE_BIT) && (sg.supportedOperations & need) == need && sg.subgroupSize >= 2
+                              ? (int)sg.subgroupSize : 0;
     caps->compute_units = 1;
     int64_t heap = 0;
     for (uint32_t i = 0; i < d->mem.memoryHeapCount; i++)

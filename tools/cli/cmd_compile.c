@@ -5,6 +5,7 @@
 #include "cli.h"
 #include "cli_lang.h"
 #include "codegen.h"
+#include "tuner.h"
 #ifdef TS_HAVE_VULKAN
 #include "backends/vulkan/vk_spirv.h"
 #endif
@@ -17,7 +18,7 @@ static void usage(FILE *f) {
     fprintf(f, "usage: tessera compile FILE.tile|NAME --target cuda|hip|opencl|glsl|spirv\n"
                "                      [--config KEY=V,...] [--shape M=1000,N=513] [--dtype f16]\n"
                "Prints the generated source of the kernel (a tile-language file, or an example kernel\n"
-               "by name) for the target, for the config (default: the tunables' defaults) and the sizes\n"
+               "by name) for the target, for the config (default: what a device of the target launches untuned) and the sizes\n"
                "(default: the example's first size set, else 100). Exit status 1 when the target has no\n"
                "code generator yet or generation fails, 2 on bad arguments.\n");
 }
@@ -61,6 +62,11 @@ int ts_cli_compile(int argc, char **argv) {
         rc = 2;
         goto done;
     }
+    /* no --config: what a device of the target launches without a tuning
+     * entry (a GPU-shaped device default; OpenCL's CPU row form applies on
+     * CPU devices only, so not here) */
+    const char *dev_knobs = ts__tune_device_knobs(dialect, 0, &ck.k->ir);
+    if (!cfg_text && dev_knobs && !ts__kir_has_dot(&ck.k->ir)) cfg_text = dev_knobs;
     ts_status s = cfg_text ? ts_config_parse(cfg_text, &cfg) : ts_config_create(&cfg);
     if (!s) s = ts_config_check(cfg, ck.k);
     if (s) {
