@@ -102,15 +102,29 @@ static void fill16(uint16_t *h, size_t n, int bf16, uint64_t seed) {
     }
 }
 
-static int gemm(void *h, int type, void *a, void *b, void *c, int n, float *median) {
-    float one = 1, zero = 0, ms[20];
+/* The operation timed: a GEMM of the given type, or a device-to-device copy. */
+typedef struct op {
+    void *h, *a, *b, *c;
+    int type, n;
+    size_t bytes; /* copy: bytes > 0 */
+} op;
+
+static int run_op(const op *o) {
+    float one = 1, zero = 0;
+    if (o->bytes) return rt.Memcpy(o->c, o->a, o->bytes, PEER_MEMCPY_D2D);
+    return rt.GemmEx(o->h, PEER_CUBLAS_OP_N, PEER_CUBLAS_OP_N, o->n, o->n, o->n, &one, o->a, o->type, o->n, o->b, o->type, o->n, &zero, o->c, o->type,
+                     o->n, PEER_CUBLAS_COMPUTE_32F, PEER_CUBLAS_GEMM_DEFAULT);
+}
+
+/* Median device time of 20 runs after 3 warm-ups, each between two events. */
+static int timed(const op *o, float *median) {
+    float ms[20];
     peer_event e0, e1;
     CK(rt.EventCreate(&e0));
     CK(rt.EventCreate(&e1));
     for (int i = 0; i < 23; i++) {
         CK(rt.EventRecord(e0, NULL));
-        CK(rt.GemmEx(h, PEER_CUBLAS_OP_N, PEER_CUBLAS_OP_N, n, n, n, &one, a, type, n, b, type, n, &zero, c, type, n, PEER_CUBLAS_COMPUTE_32F,
-                     PEER_CUBLAS_GEMM_DEFAULT));
+        CK(run_op(o));
         CK(rt.EventRecord(e1, NULL));
         CK(rt.EventSynchronize(e1));
         float t = 0;
@@ -158,26 +172,16 @@ int main(int argc, char **argv) {
         fill16(host, elems, types[t].bf16, 7 + (uint64_t)t);
         CK(rt.Memcpy(b, host, bytes16, 1));
         float ms = 0;
-        if (gemm(h, types[t].type, a, b, c, n, &ms)) return 1;
+        op o = {.h = h, .a = a, .b = b, .c = c, .type = types[t].type, .n = n};
+        if (timed(&o, &ms)) return 1;
         printf("cublasGemmEx %s M=N=K=%d ms=%.4f TFLOP/s=%.1f\n", types[t].name, n, ms, 2.0 * n * n * (double)n / ms / 1e9);
     }
     /* device-to-device copy of an f32 n x n tensor (bytes read + written) */
     size_t bytes = elems * 4;
-    peer_event e0, e1;
-    CK(rt.EventCreate(&e0));
-    CK(rt.EventCreate(&e1));
-    float cms[20];
-    for (int i = 0; i < 23; i++) {
-        CK(rt.EventRecord(e0, NULL));
-        CK(rt.Memcpy(c, a, bytes, PEER_MEMCPY_D2D));
-        CK(rt.EventRecord(e1, NULL));
-        CK(rt.EventSynchronize(e1));
-        float t = 0;
-        CK(rt.EventElapsedTime(&t, e0, e1));
-        if (i >= 3) cms[i - 3] = t;
-    }
-    qsort(cms, 20, sizeof cms[0], cmpf);
-    printf("cudaMemcpy copy f32 M=%d,N=%d (device to device) ms=%.4f GB/s=%.1f\n", n, n, cms[10], 2.0 * (double)bytes / cms[10] / 1e6);
+    float cms = 0;
+    op copy = {.a = a, .c = c, .bytes = bytes};
+    if (timed(&copy, &cms)) return 1;
+    printf("cudaMemcpy copy f32 M=%d,N=%d (device to device) ms=%.4f GB/s=%.1f\n", n, n, cms, 2.0 * (double)bytes / cms / 1e6);
     int last = rt.GetLastError();
     if (last) printf("FAILED: cudaGetLastError: %s\n", rt.GetErrorString(last));
     rt.Destroy(h);
