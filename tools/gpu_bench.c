@@ -5,9 +5,13 @@
  *   gpu_bench BACKEND NAME DTYPE SIZES [CONFIG] [REPEATS]
  *   gpu_bench cuda matmul f16 M=4096,N=4096,K=4096 "" 20
  *
- * Prints one line: name dtype sizes median_ms GB/s (bytes of every tensor
- * moved once) GFLOP/s (2MNK for the matmul family, else 0). Exit 1 on any
- * failure, with the reason. */
+ * CONFIG "": the kernel's defaults; "tuned": no config, so the launch takes
+ * the tuning database's entry (nearest shape bucket) or the device default;
+ * else a config ("BLOCK_M=128,..."). Prints one line: name dtype sizes
+ * median_ms GB/s (bytes of every tensor moved once) GFLOP/s (2MNK for the
+ * matmul family; 2HSTD for attention: QK^T and PV are 4HSTD, halved by the
+ * causal mask the bench sets; else 0). Exit 1 on any failure, with the
+ * reason. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -55,7 +59,9 @@ int main(int argc, char **argv) {
     ts_arg args[16];
     int rc = 1, np = 0;
     double bytes = 0, flops = 0;
-    if (ts_context_create(backend, 0, &ctx) || ex->build(dt, &k) || (cfgtext[0] ? ts_config_parse(cfgtext, &cfg) : ts_config_create(&cfg))) {
+    int tuned = strcmp(cfgtext, "tuned") == 0;
+    if (ts_context_create(backend, 0, &ctx) || ex->build(dt, &k) ||
+        (tuned ? TS_OK : cfgtext[0] ? ts_config_parse(cfgtext, &cfg) : ts_config_create(&cfg))) {
         fprintf(stderr, "gpu_bench: %s\n", ts_last_error());
         goto done;
     }
@@ -95,8 +101,10 @@ int main(int argc, char **argv) {
         args[p] = TS_ARG_TENSOR(t[p]);
     }
     if (strncmp(name, "matmul", 6) == 0 || strcmp(name, "bmm") == 0) {
-        int64_t M = ts_ex_size(&sz, "M"), N = ts_ex_size(&sz, "N"), K = ts_ex_size(&sz, "K"), B = ts_ex_size(&sz, "B");
+        int64_t M = ts_ex_size(&sz, "M"), N = ts_ex_size(&sz, "N"), K = ts_ex_size(&sz, "K"), B = ts_ex_size(&sz, "Z"); /* bmm */
         flops = 2.0 * (double)M * (double)N * (double)K * (double)(B > 0 ? B : 1);
+    } else if (strcmp(name, "attention") == 0) {
+        flops = 2.0 * (double)ts_ex_size(&sz, "H") * (double)ts_ex_size(&sz, "S") * (double)ts_ex_size(&sz, "T") * (double)ts_ex_size(&sz, "D");
     }
     double times[1000], ms = 0;
     for (int i = 0; i < 3; i++) /* warm-up, first launch compiles */
