@@ -179,9 +179,10 @@ static const ts__dialect hip = {
  *    cancellation near 0); else sign(x) (1 - 2 / (e^(2|x|) + 1)).
  *  ts_erf: |x| <= 1: x + x Q(x^2), a degree-6 fit of erf(x)/x - 1 (relative,
  *    Lawson-weighted least squares on Chebyshev nodes; 1.14 ulp in f32
- *    arithmetic); else sign(x) (1 - erfc(|x|)) by the Chebyshev-fitted erfc of
- *    Numerical Recipes (fractional error < 1.2e-7, erfc(1) < 0.16 so that
- *    1 - erfc does not cancel). */
+ *    arithmetic); else sign(x) (1 - erfc(|x|)), erfc = exp(R(min(|x|, 4))) with
+ *    R a degree-6 fit of log erfc on [1, 4] (absolute error weighted by
+ *    erfc; 1.1 ulp of erf in f32 arithmetic; erfc(1) < 0.16, so 1 - erfc
+ *    does not cancel, and past 4 erf is 1 in f32). */
 #define TS__GLSL_MATH                                                                                          \
     "bool ts_lt(float a, float b) { return a < b; }\n"                                                        \
     "bvec2 ts_lt(vec2 a, vec2 b) { return lessThan(a, b); }\n"                                                \
@@ -241,12 +242,14 @@ static const ts__dialect hip = {
     "  p = p * s - 3.761262596e-1; \\\n"                                                                     \
     "  p = p * s + 1.283791661e-1; \\\n"                                                                     \
     "  F small = x * p + x; \\\n"                                                                            \
-    "  F t = 1.0 / (1.0 + 0.5 * ax); \\\n"                                                                   \
-    "  F q = t * 0.17087277 - 0.82215223; \\\n"                                                              \
-    "  q = q * t + 1.48851587; q = q * t - 1.13520398; q = q * t + 0.27886807; \\\n"                         \
-    "  q = q * t - 0.18628806; q = q * t + 0.09678418; q = q * t + 0.37409196; \\\n"                         \
-    "  q = q * t + 1.00002368; \\\n"                                                                         \
-    "  F big = 1.0 - t * ts_exp(q * t - ax * ax - 1.26551223); \\\n"                                         \
+    "  F a4 = min(ax, F(4.0)); \\\n"                                                                         \
+    "  F q = a4 * 1.855740702e-4 - 2.939607948e-3; \\\n"                                                     \
+    "  q = q * a4 + 2.180531994e-2; \\\n"                                                                    \
+    "  q = q * a4 - 1.030373722e-1; \\\n"                                                                    \
+    "  q = q * a4 - 6.382256746e-1; \\\n"                                                                    \
+    "  q = q * a4 - 1.127040029; \\\n"                                                                       \
+    "  q = q * a4 - 3.537187586e-4; \\\n"                                                                    \
+    "  F big = 1.0 - ts_exp(q); \\\n"                                                                        \
     "  big = mix(big, -big, ts_lt(x, F(0.0))); \\\n"                                                         \
     "  return mix(small, big, ts_lt(F(1.0), ax)); \\\n"                                                      \
     "}\n"                                                                                                    \
