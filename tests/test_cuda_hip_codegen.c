@@ -297,3 +297,82 @@ Test(hip_codegen, backend_reports_availability) {
     cr_assert(found, "the hip backend is not registered");
     availability("hip", "gfx");
 }
+
+/* ---------------------------------------------------------------- accurate math */
+
+/* y = exp(x) + log(x) + tanh(x) + erf(x) + sigmoid(x) + silu(x) + gelu(x) +
+ * sqrt(x) + rsqrt(x) + sin(x) + cos(x) + pow(x, x) + x / (x + 1) */
+static ts_kernel *all_math_kernel(void) {
+    ts_builder *b = NULL;
+    cr_assert_eq(ts_builder_create("all_math", &b), TS_OK);
+    ts_size N = ts_size_sym(b, "N");
+    ts_param x = ts_param_tensor(b, "x", TS_F32, 1, &N);
+    ts_param y = ts_param_tensor(b, "y", TS_F32, 1, &N);
+    ts_tunable(b, "BLOCK", 16, 4096, 256);
+    ts_tile tn = ts_grid_tile(b, "tn", N, "BLOCK");
+    ts_val v = ts_load(b, x, &TS_AT(tn), 1.0);
+    const ts_unary_op ops[] = {TS_EXP, TS_LOG, TS_TANH, TS_ERF, TS_SIGMOID, TS_SILU, TS_GELU, TS_SQRT, TS_RSQRT, TS_SIN, TS_COS};
+    ts_val r = ts_binary(b, TS_POW, v, v);
+    for (size_t i = 0; i < sizeof ops / sizeof ops[0]; i++) r = ts_binary(b, TS_ADD, r, ts_unary(b, ops[i], v));
+    r = ts_binary(b, TS_ADD, r, ts_binary(b, TS_DIV, v, ts_binary(b, TS_ADD, v, ts_full(b, TS_F32, 1, &tn, 1.0))));
+    ts_store(b, y, &TS_AT(tn), r);
+    ts_kernel *k = NULL;
+    cr_assert_eq(ts_builder_finish(b, &k), TS_OK, "%s", ts_last_error());
+    ts_builder_destroy(b);
+    return k;
+}
+
+/* The CUDA and HIP dialects call the accurate f32 functions (expf-class
+ * overloads: exp, log, tanh, erf, ...), never the fast-math intrinsics
+ * (__expf, __logf, __fdividef, ...), and the backends do not pass
+ * -use_fast_math (checked on the PTX: fast math flushes subnormals in every
+ * f32 add/mul/fma (.ftz), uses sin/cos/lg2/sqrt.approx and divides with
+ * div.approx / div.full). No GPU needed; the PTX check skips without NVRTC;
+ * hiprtc's code objects are not disassembled (the source check and the
+ * backend's options, "-O3" and the arch, are what say it there). */
+static void check_accurate_math(ts_dialect dialect) {
+    ts_kernel *k = all_math_kernel();
+    ts_device_caps caps = {.max_group_size = 1024, .shared_mem_bytes = 48 * 1024};
+    char *src = NULL;
+    cr_assert_eq(emit(k, NULL, "N=1000", dialect, &caps, &src), TS_OK, "%s", ts_last_error());
+    const char *fast[] = {"__expf", "__exp10f", "__logf", "__log2f", "__log10f", "__powf", "__tanhf", "__sinf", "__cosf",
+                          "__tanf", "__fdividef", "__fdiv_r", "__frcp_r", "__fsqrt_r", "__frsqrt_rn", "__fmul_", "__fadd_",
+                          "native_", "half_", "use_fast_math"};
+    for (size_t i = 0; i < sizeof fast / sizeof fast[0]; i++)
+        cr_expect_null(strstr(src, fast[i]), "%s source calls %s:\n%s", dialect == TS_DIALECT_CUDA ? "CUDA" : "HIP", fast[i], src);
+    const char *accurate[] = {"exp(", "log(", "tanh(", "erf(", "sqrt(", "rsqrt(", "sin(", "cos(", "pow("};
+    for (size_t i = 0; i < sizeof accurate / sizeof accurate[0]; i++) cr_expect_not_null(strstr(src, accurate[i]), "no %s in:\n%s", accurate[i], src);
+    if (dialect == TS_DIALECT_CUDA) {
+        char why[1024];
+        if (!ts__nvrtc_version(why, sizeof why)) {
+            free(src);
+            ts_kernel_destroy(k);
+            cr_skip_test("source checked; PTX not: %s", why);
+        }
+        char *ptx = NULL, *log = NULL;
+        cr_assert_eq(ts__cuda_compile_for_arch(src, "sm_80", &ptx, &log), TS_OK, "%s", ts_last_error());
+        /* CUDA's accurate expf, tanhf and erff themselves use ex2.approx.ftz and
+         * rcp.approx.ftz on reduced arguments; fast math shows in the plain
+         * arithmetic (-ftz=true), the approximate sin/cos/lg2 and sqrt, and
+         * the divisions (-prec-div=false) */
+        const char *fast_ptx[] = {"add.ftz", "sub.ftz", "mul.ftz", "fma.rn.ftz", "sin.approx", "cos.approx", "lg2.approx",
+                                  "\tsqrt.approx" /* not rsqrt.approx: rsqrtf is 2 ulp either way */, "div.approx", "div.full"};
+        for (size_t i = 0; i < sizeof fast_ptx / sizeof fast_ptx[0]; i++)
+            cr_expect_null(strstr(ptx, fast_ptx[i]), "%s in the PTX (fast math?)", fast_ptx[i]);
+        cr_expect_not_null(strstr(ptx, "sqrt.rn.f32"), "no IEEE sqrt in the PTX");
+        cr_expect_not_null(strstr(ptx, "div.rn.f32"), "no IEEE division in the PTX");
+        free(ptx);
+        free(log);
+    }
+    free(src);
+    ts_kernel_destroy(k);
+}
+
+Test(cuda_codegen, math_is_accurate, .timeout = 300) {
+    skip_unless_selected("cuda");
+    check_accurate_math(TS_DIALECT_CUDA);
+}
+Test(hip_codegen, math_is_accurate, .timeout = 300) {
+    skip_unless_selected("hip");
+    check_accurate_math(TS_DIALECT_HIP);
+}
