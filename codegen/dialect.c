@@ -332,8 +332,6 @@ static const ts__dialect glsl = {
     .group_id = {"gl_WorkGroupID.x", "gl_WorkGroupID.y", "gl_WorkGroupID.z"},
     .i64 = "int",
     .unroll = "[[unroll]]",
-    .exp_ = "exp", .log_ = "log", .sqrt_ = "sqrt", .rsqrt_ = "inversesqrt", .tanh_ = "tanh", .erf_ = "ts_erf",
-    .unroll = "",
     .exp_ = "ts_exp", .log_ = "ts_log", .sqrt_ = "sqrt", .rsqrt_ = "inversesqrt", .tanh_ = "ts_tanh", .erf_ = "ts_erf",
     .sin_ = "sin", .cos_ = "cos", .pow_ = "pow", .fabs_ = "abs",
     .has_vector_types = 0,
