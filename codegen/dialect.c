@@ -232,6 +232,9 @@ static const ts__dialect glsl = {
     .addr_of = "",
     .no_void_casts = 1,
     .buffer_blocks = 1,
+    .dot_vec4 = 1,
+    .copy_unroll = "[[unroll]]",
+    .extensions = "#extension GL_EXT_control_flow_attributes : enable\n",
 };
 
 const ts__dialect *ts__dialect_get(ts_dialect d) {

@@ -35,6 +35,10 @@ typedef struct ts__dialect {
     int no_void_casts;         /* no "(void)x;" statements */
     int buffer_blocks;         /* tensors are storage-buffer blocks (binding 1 + tensor number), the other
                                 * arguments members of a block at binding 0, in ts__cg_args order, all 32-bit */
+    const char *copy_unroll;   /* attribute before a short register copy loop (loop-carried values, fills): "[[unroll]]"; default none */
+    const char *extensions;    /* directives emitted right after the prelude (what copy_unroll needs); default none */
+    int dot_vec4;              /* dot lowered by cg_dot_glsl.c: named vec4 registers, vec4 views of f32 buffers
+                                * (a second block at the same binding), vec4 shared arrays (buffer_blocks only) */
 } ts__dialect;
 
 const ts__dialect *ts__dialect_get(ts_dialect d);
