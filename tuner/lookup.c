@@ -52,6 +52,11 @@ static int accept_config(const char *text, void *user) {
  * that check runs the code generator, so its answer is remembered per
  * (device, kernel, shapes). */
 static const char cpu_row_knobs[] = "threads=1,vec=16,nt=1";
+/* A dot kernel on a dot_vec4 dialect (GLSL, cg_dot_glsl.c) starts from
+ * 8x8 register blocks staged through shared memory as vec4s (64
+ * invocations at the 64x64 default blocks) instead of the 4x8 unstaged
+ * knob defaults; same fit check. */
+static const char vec4_dot_knobs[] = "micro_m=8,micro_n=8,stage=1";
 
 #define TS__DD_SLOTS 256
 static struct {
@@ -64,9 +69,12 @@ static pthread_mutex_t dd_mutex = PTHREAD_MUTEX_INITIALIZER;
 static ts_config *device_default(ts_context *ctx, const ts_kernel *k, const int64_t *const *shapes) {
     const ts__kir *ir = &k->ir;
     const ts__dialect *d = ts__dialect_get(ctx->be->dialect);
-    if (!d || !d->has_vector_types || strcmp(ctx->fp.arch, "cpu") != 0 || ts__kir_has_dot(ir)) return NULL;
+    const char *knobs = NULL;
+    if (d && d->dot_vec4 && ts__kir_has_dot(ir)) knobs = vec4_dot_knobs;
+    else if (d && d->has_vector_types && strcmp(ctx->fp.arch, "cpu") == 0 && !ts__kir_has_dot(ir)) knobs = cpu_row_knobs;
+    if (!knobs) return NULL;
     ts_config *c;
-    if (ts_config_parse(cpu_row_knobs, &c)) {
+    if (ts_config_parse(knobs, &c)) {
         ts_clear_error();
         return NULL;
     }

@@ -169,6 +169,9 @@ static int kernel_valid(const ts__tune_space *sp, const int *idx, void *user) {
             const ts__value *rv = &ir->values[op->result];
             if (p.micro_m > p.block[rv->dims[0]] || p.micro_n > p.block[rv->dims[1]]) ok = 0;
         }
+        /* dot_vec4 dialects: whole SIMD rows of invocations (lavapipe packs 8 along x) */
+        const ts__dialect *dd = ts__dialect_get(info->dialect);
+        if (ok && dd && dd->dot_vec4 && threads % 8) ok = 0;
     } else if (ok) {
         /* no more threads than elements of the largest tile, no vector wider than a row */
         int64_t most = 1, row = 1;
@@ -242,9 +245,15 @@ ts_status ts__tune_space_build(ts__kspace_info *info, ts_tune_effort effort, ts_
     if (sp->has_dot) {
         static const int64_t mm_full[] = {1, 2, 4, 8, 16}, mm_quick[] = {4, 8}, nn_quick[] = {8, 16};
         static const int64_t stage[] = {0, 1}, unroll_full[] = {1, 2, 4, 8}, unroll_quick[] = {1};
-        int ok = add_axis(sp, "micro_m", quick ? mm_quick : mm_full, quick ? 2 : 5, 4) >= 0;
-        ok = ok && add_axis(sp, "micro_n", quick ? nn_quick : mm_full, quick ? 2 : 5, 8) >= 0;
-        ok = ok && add_axis(sp, "stage", stage, 2, 0) >= 0;
+        /* dot_vec4 dialects (GLSL): micro-tiles of 4..16 both ways (vec4
+         * registers; on lavapipe the larger tiles amortize the per-lane loop
+         * of every buffer and shared access), staged by default */
+        static const int64_t v4_quick[] = {4, 8, 16};
+        const ts__dialect *dd = ts__dialect_get(info->dialect);
+        int v4 = dd && dd->dot_vec4;
+        int ok = add_axis(sp, "micro_m", quick ? (v4 ? v4_quick : mm_quick) : mm_full, quick ? (v4 ? 3 : 2) : 5, v4 ? 8 : 4) >= 0;
+        ok = ok && add_axis(sp, "micro_n", quick ? (v4 ? v4_quick : nn_quick) : mm_full, quick ? (v4 ? 3 : 2) : 5, 8) >= 0;
+        ok = ok && add_axis(sp, "stage", stage, 2, v4 ? 1 : 0) >= 0;
         ok = ok && add_axis(sp, "unroll", quick ? unroll_quick : unroll_full, quick ? 1 : 4, 1) >= 0;
         if (!ok) return ts__error(TS_ERR_LIMIT, "kernel '%s' has too many tunables to search", ir->name);
         /* starting points of both styles: register blocks with wide vector loads
@@ -252,6 +261,10 @@ ts_status ts__tune_space_build(ts__kspace_info *info, ts_tune_effort effort, ts_
         static const char *const keys[] = {"micro_m", "micro_n", "stage"};
         add_seed(sp, keys, (const int64_t[]){8, 16, 0}, 3, 0);
         add_seed(sp, keys, (const int64_t[]){4, 4, 1}, 3, 0);
+        if (v4) { /* lavapipe's fastest f32 matmul 1024^3: 16x16 per invocation, staged */
+            add_seed(sp, keys, (const int64_t[]){16, 16, 1}, 3, 0);
+            add_seed(sp, keys, (const int64_t[]){8, 16, 0}, 3, 0);
+        }
     } else {
         /* threads: a window around the default, plus 1 (a work-item per
          * group: on a CPU device each group is a loop on one core, and one
