@@ -12,6 +12,10 @@
  * micro-tiles of 4..8 rows by 8..16 columns (the default 4x8 and the wide
  * vector loads a CPU wants; on a GPU 4x8 and 8x8 with 128x128 blocks give
  * 512 and 256 threads); "full" keeps every value (1..16 each, unroll 1..8).
+ * On dialects with dot_vec4 (GLSL: cg_dot_glsl.c) quick keeps 4, 8 and 16
+ * both ways, stage=1 is the default, two more seeds first (16x16 staged,
+ * 8x8 unstaged: lavapipe's best at 1024^3 by CPU time) and groups must be a multiple of 8 invocations (lavapipe runs 8
+ * to a SIMD vector).
  *
  * Pruning (before anything compiles): threads per group within the device's
  * limit, an estimate of local memory within the device's, micro-tile within
@@ -259,12 +263,12 @@ ts_status ts__tune_space_build(ts__kspace_info *info, ts_tune_effort effort, ts_
         /* starting points of both styles: register blocks with wide vector loads
          * and no staging (CPU), small micro-tiles staged through local memory (GPU) */
         static const char *const keys[] = {"micro_m", "micro_n", "stage"};
+        if (v4) { /* first (a quick budget on lavapipe evaluates few points): 16x16 per invocation, staged */
+            add_seed(sp, keys, (const int64_t[]){16, 16, 1}, 3, 0);
+            add_seed(sp, keys, (const int64_t[]){8, 8, 0}, 3, 0);
+        }
         add_seed(sp, keys, (const int64_t[]){8, 16, 0}, 3, 0);
         add_seed(sp, keys, (const int64_t[]){4, 4, 1}, 3, 0);
-        if (v4) { /* lavapipe's fastest f32 matmul 1024^3: 16x16 per invocation, staged */
-            add_seed(sp, keys, (const int64_t[]){16, 16, 1}, 3, 0);
-            add_seed(sp, keys, (const int64_t[]){8, 16, 0}, 3, 0);
-        }
     } else {
         /* threads: a window around the default, plus 1 (a work-item per
          * group: on a CPU device each group is a loop on one core, and one
