@@ -56,7 +56,6 @@ int ts__cg_dot_glsl_ok(const cg *g, const ts__op *op) {
     if (!is_pow2(BM) || !is_pow2(BK) || !is_pow2(BN) || BK < 4 || BM < 4) return 0;
     if (L->kind != LAYOUT_STD || L->R != BM || L->C != BN || L->nn % 4 || L->mm % 4 || L->TR * L->mm != BM || L->TC * L->cq * L->nn != BN) return 0;
     if (!is_pow2(L->TC) || !is_pow2(L->TR) || !is_pow2(L->nn)) return 0;
-    if (g->plan->stage && (BM * BK + BK * BN) * 4 > 32768) return 0; /* generic path reports the limit */
     return 1;
 }
 
