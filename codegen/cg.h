@@ -12,6 +12,7 @@
  *                the whole-tile path; deferred loads
  *   cg_reduce.c  reductions
  *   cg_dot.c     dot
+ *   cg_dot_glsl.c  dot, register-blocked with vec4 views (dialects with dot_vec4: GLSL)
  * The model is described in emit_c.c and docs/design.md ("Lowering"); the
  * syntax of each target lives in dialect.c. */
 #ifndef TS_CODEGEN_CG_H
@@ -29,6 +30,7 @@
 
 #define TS__MAX_PRIVATE 16384          /* elements per thread */
 #define TS__MAX_PRIVATE_GROUP (1 << 20) /* elements per work-group (drivers keep them on one stack) */
+#define TS__COPY_UNROLL_MAX 256        /* longest register copy loop unrolled (dialects with copy_unroll) */
 #define LAYOUT_STD 0
 #define LAYOUT_ROWREP 1
 
@@ -68,6 +70,8 @@ typedef struct cg {
     int64_t lf, li;    /* local memory needs (elements) for float / integer buffers */
     int64_t priv;      /* private elements declared per thread */
     struct layout *lay; /* [nvalues]: the layout chosen for each value */
+    unsigned vec4_view;            /* params (bit per index) also declared as a vec4 view of their buffer (cg_dot_glsl.c) */
+    int64_t dot_shared_a4, dot_shared_b4; /* vec4s of shared memory of the staged GLSL dot (ts_da4, ts_db4) */
     ts_status err;
     char errmsg[512];
 } cg;
@@ -230,5 +234,9 @@ void ts__cg_emit_reduce(cg *g, const ts__op *op);
 /* cg_dot.c: dot */
 const ts__op *ts__cg_direct_load(const cg *g, ts_val v, int *transposed);
 void ts__cg_emit_dot(cg *g, const ts__op *op);
+
+/* cg_dot_glsl.c: the register-blocked dot of dot_vec4 dialects */
+int ts__cg_dot_glsl_ok(const cg *g, const ts__op *op);
+void ts__cg_emit_dot_glsl(cg *g, const ts__op *op);
 
 #endif

@@ -10,8 +10,10 @@
 const ts__op *ts__cg_direct_load(const cg *g, ts_val v, int *transposed) {
     const ts__op *def = &g->ir->ops[g->ir->values[v].def_op];
     *transposed = 0;
-    if (g->plan->stage) return NULL;
+    /* dot_vec4 dialects read (or stage) straight loads themselves at any stage */
+    if (g->plan->stage && !g->d->dot_vec4) return NULL;
     if (def->kind == TS__OP_TRANSPOSE && g->uses[v] == 1) {
+        if (g->plan->stage) return NULL;
         const ts__op *inner = &g->ir->ops[g->ir->values[def->in[0]].def_op];
         if (inner->kind == TS__OP_LOAD && g->uses[def->in[0]] == 1) {
             *transposed = 1;
@@ -36,6 +38,10 @@ static void dot_operand_expr(cg *g, ts_val v, const ts__op *ld, int transposed, 
 }
 
 void ts__cg_emit_dot(cg *g, const ts__op *op) {
+    if (ts__cg_dot_glsl_ok(g, op)) {
+        ts__cg_emit_dot_glsl(g, op);
+        return;
+    }
     ts_val a = op->in[0], b = op->in[1], acc = op->in[2], res = op->result;
     const ts__value *av = &g->ir->values[a];
     int64_t BM = g->plan->block[av->dims[0]], BK = g->plan->block[av->dims[1]];

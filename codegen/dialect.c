@@ -351,6 +351,9 @@ static const ts__dialect glsl = {
     .registers_only = 1,
     .vec_mem = TS__VMEM_VIEW,
     .subgroup_ops = 1,
+    .dot_vec4 = 1,
+    .copy_unroll = "[[unroll]]",
+    /* GL_EXT_control_flow_attributes ([[unroll]]) is in the prelude */
 };
 
 const ts__dialect *ts__dialect_get(ts_dialect d) {

@@ -31,6 +31,14 @@ void ts__cg_declare(cg *g, ts_val v) {
     line(g, "%s %s[%lld];", reg_type(g, g->ir->values[v].dtype), vname(v), (long long)L.J);
 }
 
+/* The attribute that unrolls a register copy loop of J elements (dialects
+ * with copy_unroll, GLSL: lavapipe keeps a private array in registers only
+ * when every access has a constant index; unrolled copies of the loop-carried
+ * accumulators keep a dot's micro-tile out of memory). */
+static void copy_unroll(cg *g, int64_t J) {
+    if (g->d->copy_unroll && J <= TS__COPY_UNROLL_MAX) line(g, "%s", g->d->copy_unroll);
+}
+
 /* ---------------------------------------------------------------- analysis: uses, layouts */
 
 static void count_uses(cg *g) {
@@ -173,7 +181,11 @@ static void emit_params_blocks(cg *g, const char *entry) {
             ts__sb_printf(&g->sb, "layout(std430, set = 0, binding = %d) buffer TsBuf%dV { uvec2 p4_%s[]; };\n", nt, nt, pa->name);
             ts__sb_printf(&g->sb, "layout(std430, set = 0, binding = %d) buffer TsBuf%dW { uvec4 p8_%s[]; };\n", nt, nt, pa->name);
         }
+        if (p < 32 && (g->vec4_view >> p & 1u)) /* the same buffer as vec4s (cg_dot_glsl.c) */
+            ts__sb_printf(&g->sb, "layout(std430, set = 0, binding = %d) buffer TsBuf%dv4 { vec4 p_%s4[]; };\n", nt, nt, pa->name);
     }
+    if (g->dot_shared_a4) ts__sb_printf(&g->sb, "%s vec4 ts_da4[%lld];\n", g->d->local_decl, (long long)g->dot_shared_a4);
+    if (g->dot_shared_b4) ts__sb_printf(&g->sb, "%s vec4 ts_db4[%lld];\n", g->d->local_decl, (long long)g->dot_shared_b4);
     if (g->lf) ts__sb_printf(&g->sb, "%s float ts_lf[%lld];\n", g->d->local_decl, (long long)g->lf);
     if (g->li) ts__sb_printf(&g->sb, "%s int ts_li[%lld];\n", g->d->local_decl, (long long)g->li);
     ts__sb_printf(&g->sb, "layout(local_size_x = %d, local_size_y = 1, local_size_z = 1) in;\n", g->T);
@@ -308,6 +320,7 @@ ts_status ts__codegen_c(const ts_kernel *k, const ts__plan *plan, ts_dialect dia
             char lit[64], e[160];
             ts__cg_literal(&g, op->dtype, op->value, lit, sizeof lit);
             ts__cg_cast_expr(&g, op->dtype, op->dtype, lit, e, sizeof e);
+            copy_unroll(&g, L.J);
             line(&g, "for (int j = 0; j < %lld; j++) %s[j] = %s;", (long long)L.J, vname(op->result), is_int(op->dtype) ? lit : e);
             break;
         }
@@ -337,9 +350,10 @@ ts_status ts__codegen_c(const ts_kernel *k, const ts__plan *plan, ts_dialect dia
                 ts__cg_declare(&g, op->carried[c]);
                 layout L;
                 layout_of(&g, op->carried[c], &L);
-                if (same_layout(&L, &g.lay[op->init[c]]))
+                if (same_layout(&L, &g.lay[op->init[c]])) {
+                    copy_unroll(&g, L.J);
                     line(&g, "for (int j = 0; j < %lld; j++) %s[j] = %s[j];", (long long)L.J, vname(op->carried[c]), vname(op->init[c]));
-                else ts__cg_relayout(&g, op->init[c], vname(op->carried[c]), &L, 0);
+                } else ts__cg_relayout(&g, op->init[c], vname(op->carried[c]), &L, 0);
             }
             line(&g, "for (%s b_%s = 0; b_%s < x_%s; b_%s += %lld) {", d->i64, t->name, t->name, t->name, t->name, (long long)plan->block[op->tile]);
             g.indent++;
@@ -354,13 +368,15 @@ ts_status ts__codegen_c(const ts_kernel *k, const ts__plan *plan, ts_dialect dia
                 line(&g, "%s y%d_%d[%lld];", reg_type(&g, ir->values[bop->carried[c]].dtype), i, c, (long long)L.J);
                 char yn[32];
                 snprintf(yn, sizeof yn, "y%d_%d", i, c);
-                if (same_layout(&L, &g.lay[op->yields[c]]))
+                if (same_layout(&L, &g.lay[op->yields[c]])) {
+                    copy_unroll(&g, L.J);
                     line(&g, "for (int j = 0; j < %lld; j++) y%d_%d[j] = %s[j];", (long long)L.J, i, c, vname(op->yields[c]));
-                else ts__cg_relayout(&g, op->yields[c], yn, &L, 0);
+                } else ts__cg_relayout(&g, op->yields[c], yn, &L, 0);
             }
             for (int c = 0; c < op->ncarry; c++) {
                 layout L;
                 layout_of(&g, bop->carried[c], &L);
+                copy_unroll(&g, L.J);
                 line(&g, "for (int j = 0; j < %lld; j++) %s[j] = y%d_%d[j];", (long long)L.J, vname(bop->carried[c]), i, c);
             }
             g.indent--;
@@ -369,6 +385,7 @@ ts_status ts__codegen_c(const ts_kernel *k, const ts__plan *plan, ts_dialect dia
                 ts__cg_declare(&g, op->results[c]);
                 layout L;
                 layout_of(&g, op->results[c], &L);
+                copy_unroll(&g, L.J);
                 line(&g, "for (int j = 0; j < %lld; j++) %s[j] = %s[j];", (long long)L.J, vname(op->results[c]), vname(bop->carried[c]));
             }
             break;
@@ -379,6 +396,7 @@ ts_status ts__codegen_c(const ts_kernel *k, const ts__plan *plan, ts_dialect dia
     body = g.sb;
     g.sb = head;
     ts__sb_puts(&g.sb, d->prelude);
+    if (d->extensions) ts__sb_puts(&g.sb, d->extensions);
     ts__sb_printf(&g.sb, "\n/* kernel '%s', %d threads per program */\n", ir->name, g.T);
     emit_params(&g, entry);
     if (g.lf && !d->buffer_blocks) ts__sb_printf(&g.sb, "  %s float ts_lf[%lld];\n", d->local_decl, (long long)g.lf);
@@ -396,7 +414,7 @@ ts_status ts__codegen_c(const ts_kernel *k, const ts__plan *plan, ts_dialect dia
     }
     free(g.px);
     free(g.deferred);
-    int64_t local_bytes = g.lf * 4 + g.li * 4;
+    int64_t local_bytes = g.lf * 4 + g.li * 4 + (g.dot_shared_a4 + g.dot_shared_b4) * 16;
     /* Large private arrays spill to the stack (and crash some drivers): such
      * configs are refused, and the tuner prunes them. */
     const int max_priv = d->max_private > 0 ? d->max_private : TS__MAX_PRIVATE;

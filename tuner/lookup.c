@@ -68,6 +68,11 @@ const char *ts__tune_device_knobs(ts_dialect dialect, int cpu_device, const ts__
         if (ir->params[p].is_tensor && (ir->params[p].dtype == TS_F32 || ir->params[p].dtype == TS_F64)) wide = 1;
     return wide ? gpu_knobs : gpu_knobs16;
 }
+/* A dot kernel on a dot_vec4 dialect (GLSL, cg_dot_glsl.c) starts from
+ * 8x8 register blocks staged through shared memory as vec4s (64
+ * invocations at the 64x64 default blocks) instead of the 4x8 unstaged
+ * knob defaults; same fit check. */
+static const char vec4_dot_knobs[] = "micro_m=8,micro_n=8,stage=1";
 
 #define TS__DD_SLOTS 256
 static struct {
@@ -80,8 +85,10 @@ static pthread_mutex_t dd_mutex = PTHREAD_MUTEX_INITIALIZER;
 static ts_config *device_default(ts_context *ctx, const ts_kernel *k, const int64_t *const *shapes) {
     const ts__kir *ir = &k->ir;
     const ts__dialect *d = ts__dialect_get(ctx->be->dialect);
-    const char *knobs = d ? ts__tune_device_knobs(ctx->be->dialect, strcmp(ctx->fp.arch, "cpu") == 0, ir) : NULL;
-    if (!knobs || ts__kir_has_dot(ir)) return NULL;
+    const char *knobs = NULL;
+    if (d && d->dot_vec4 && ts__kir_has_dot(ir)) knobs = vec4_dot_knobs;
+    else if (d && !ts__kir_has_dot(ir)) knobs = ts__tune_device_knobs(ctx->be->dialect, strcmp(ctx->fp.arch, "cpu") == 0, ir);
+    if (!knobs) return NULL;
     ts_config *c;
     if (ts_config_parse(knobs, &c)) {
         ts_clear_error();

@@ -12,6 +12,10 @@
  * micro-tiles of 4..8 rows by 8..16 columns (the default 4x8 and the wide
  * vector loads a CPU wants; on a GPU 4x8 and 8x8 with 128x128 blocks give
  * 512 and 256 threads); "full" keeps every value (1..16 each, unroll 1..8).
+ * On dialects with dot_vec4 (GLSL: cg_dot_glsl.c) quick keeps 4, 8 and 16
+ * both ways, stage=1 is the default, two more seeds first (16x16 staged,
+ * 8x8 unstaged: lavapipe's best at 1024^3 by CPU time) and groups must be a multiple of 8 invocations (lavapipe runs 8
+ * to a SIMD vector).
  *
  * Pruning (before anything compiles): threads per group within the device's
  * limit, an estimate of local memory within the device's, micro-tile within
@@ -169,6 +173,9 @@ static int kernel_valid(const ts__tune_space *sp, const int *idx, void *user) {
             const ts__value *rv = &ir->values[op->result];
             if (p.micro_m > p.block[rv->dims[0]] || p.micro_n > p.block[rv->dims[1]]) ok = 0;
         }
+        /* dot_vec4 dialects: whole SIMD rows of invocations (lavapipe packs 8 along x) */
+        const ts__dialect *dd = ts__dialect_get(info->dialect);
+        if (ok && dd && dd->dot_vec4 && threads % 8) ok = 0;
     } else if (ok) {
         /* no more threads than elements of the largest tile, no vector wider than a row */
         int64_t most = 1, row = 1;
@@ -242,14 +249,24 @@ ts_status ts__tune_space_build(ts__kspace_info *info, ts_tune_effort effort, ts_
     if (sp->has_dot) {
         static const int64_t mm_full[] = {1, 2, 4, 8, 16}, mm_quick[] = {4, 8}, nn_quick[] = {8, 16};
         static const int64_t stage[] = {0, 1}, unroll_full[] = {1, 2, 4, 8}, unroll_quick[] = {1};
-        int ok = add_axis(sp, "micro_m", quick ? mm_quick : mm_full, quick ? 2 : 5, 4) >= 0;
-        ok = ok && add_axis(sp, "micro_n", quick ? nn_quick : mm_full, quick ? 2 : 5, 8) >= 0;
-        ok = ok && add_axis(sp, "stage", stage, 2, 0) >= 0;
+        /* dot_vec4 dialects (GLSL): micro-tiles of 4..16 both ways (vec4
+         * registers; on lavapipe the larger tiles amortize the per-lane loop
+         * of every buffer and shared access), staged by default */
+        static const int64_t v4_quick[] = {4, 8, 16};
+        const ts__dialect *dd = ts__dialect_get(info->dialect);
+        int v4 = dd && dd->dot_vec4;
+        int ok = add_axis(sp, "micro_m", quick ? (v4 ? v4_quick : mm_quick) : mm_full, quick ? (v4 ? 3 : 2) : 5, v4 ? 8 : 4) >= 0;
+        ok = ok && add_axis(sp, "micro_n", quick ? (v4 ? v4_quick : nn_quick) : mm_full, quick ? (v4 ? 3 : 2) : 5, 8) >= 0;
+        ok = ok && add_axis(sp, "stage", stage, 2, v4 ? 1 : 0) >= 0;
         ok = ok && add_axis(sp, "unroll", quick ? unroll_quick : unroll_full, quick ? 1 : 4, 1) >= 0;
         if (!ok) return ts__error(TS_ERR_LIMIT, "kernel '%s' has too many tunables to search", ir->name);
         /* starting points of both styles: register blocks with wide vector loads
          * and no staging (CPU), small micro-tiles staged through local memory (GPU) */
         static const char *const keys[] = {"micro_m", "micro_n", "stage"};
+        if (v4) { /* first (a quick budget on lavapipe evaluates few points): 16x16 per invocation, staged */
+            add_seed(sp, keys, (const int64_t[]){16, 16, 1}, 3, 0);
+            add_seed(sp, keys, (const int64_t[]){8, 8, 0}, 3, 0);
+        }
         add_seed(sp, keys, (const int64_t[]){8, 16, 0}, 3, 0);
         add_seed(sp, keys, (const int64_t[]){4, 4, 1}, 3, 0);
     } else {
