@@ -12,6 +12,7 @@
  *                the whole-tile path; deferred loads
  *   cg_reduce.c  reductions
  *   cg_dot.c     dot
+ *   cg_mma.c     dot on tensor cores (warp level; mma.sync, emulated on OpenCL)
  * The model is described in emit_c.c and docs/design.md ("Lowering"); the
  * syntax of each target lives in dialect.c. */
 #ifndef TS_CODEGEN_CG_H
@@ -66,6 +67,7 @@ typedef struct cg {
     int64_t lf, li;    /* local memory needs (elements) for float / integer buffers */
     int64_t priv;      /* private elements declared per thread */
     struct layout *lay; /* [nvalues]: the layout chosen for each value */
+    int mma;           /* a dot went to tensor cores: the kernel needs cg_mma.c's prelude */
     ts_status err;
     char errmsg[512];
 } cg;
@@ -228,5 +230,10 @@ void ts__cg_emit_reduce(cg *g, const ts__op *op);
 /* cg_dot.c: dot */
 const ts__op *ts__cg_direct_load(const cg *g, ts_val v, int *transposed);
 void ts__cg_emit_dot(cg *g, const ts__op *op);
+
+/* cg_mma.c: dot on tensor cores (mma.sync; emulated on OpenCL) */
+int ts__cg_mma_applies(const cg *g, const ts__op *op);
+void ts__cg_emit_dot_mma(cg *g, const ts__op *op);
+void ts__cg_mma_prelude(const cg *g, ts__sb *sb);
 
 #endif
