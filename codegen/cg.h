@@ -234,6 +234,7 @@ void ts__cg_emit_dot(cg *g, const ts__op *op);
 /* cg_mma.c: dot on tensor cores (mma.sync; emulated on OpenCL) */
 int ts__cg_mma_applies(const cg *g, const ts__op *op);
 void ts__cg_emit_dot_mma(cg *g, const ts__op *op);
+void ts__cg_mma_explain(cg *g, const ts__op *op);
 void ts__cg_mma_prelude(const cg *g, ts__sb *sb);
 
 #endif

@@ -52,6 +52,25 @@ int ts__cg_mma_applies(const cg *g, const ts__op *op) {
     return 1;
 }
 
+/* Where tensor_cores=1 is asked for an f16/bf16 dot the target cannot run
+ * on tensor cores, the source says why; the ordinary dot follows. */
+void ts__cg_mma_explain(cg *g, const ts__op *op) {
+    if (g->plan->tensor_cores != 1 || !is16(g->ir->values[op->in[0]].dtype)) return;
+    const char *why = NULL;
+    switch (g->d->id) {
+    case TS_DIALECT_GLSL:
+        why = "GL_KHR_cooperative_matrix is not lowered (and lavapipe does not expose it); the register-blocked dot runs";
+        break;
+    case TS_DIALECT_HIP: why = "no MFMA lowering yet (gfx90a); the register-blocked dot runs"; break;
+    case TS_DIALECT_CUDA:
+    case TS_DIALECT_OPENCL:
+        if (g->T % 32) why = "the program is not whole warps (set warps=N); the register-blocked dot runs";
+        break;
+    default: why = "no tensor-core lowering for this target"; break;
+    }
+    if (why) line(g, "/* tensor_cores=1 not supported here: %s */", why);
+}
+
 /* ---------------------------------------------------------------- preludes */
 
 static const char mma_common[] =
@@ -119,7 +138,11 @@ static const char mma_emulated[] =
     "  ushort x = (ushort)(h ? (w >> 16) : (w & 0xffffu));\n"
     "  return bf16 ? ts_bf16_to_f32(x) : vload_half(0, (const half *)&x);\n"
     "}\n"
-    "void ts_emu_ldmatrix_x4(uint *d, __local const ushort *hs, int off, int trans, __local int *ws, int lane) {\n"
+    "/* One barrier per exchange: successive calls alternate between two\n"
+    " * buffers (*k counts the calls), so a call's writes cannot overtake the\n"
+    " * previous call's reads of the same buffer (a barrier lies between). */\n"
+    "void ts_emu_ldmatrix_x4(uint *d, __local const ushort *hs, int off, int trans, __local int *wsi, int *k, int lane) {\n"
+    "  __local int *ws = wsi + 32 * ((*k)++ & 1);\n"
     "  ws[lane] = off;\n"
     "  barrier(CLK_LOCAL_MEM_FENCE);\n"
     "  for (int m = 0; m < 4; m++) {\n"
@@ -134,9 +157,9 @@ static const char mma_emulated[] =
     "    }\n"
     "    d[m] = lo | (hi << 16);\n"
     "  }\n"
-    "  barrier(CLK_LOCAL_MEM_FENCE);\n"
     "}\n"
-    "void ts_emu_mma_16816(float *d, const uint *a, const uint *b, const float *c, int bf16, __local float *ws, int lane) {\n"
+    "void ts_emu_mma_16816(float *d, const uint *a, const uint *b, const float *c, int bf16, __local float *wsf, int *k, int lane) {\n"
+    "  __local float *ws = wsf + 384 * ((*k)++ & 1);\n"
     "  const int gid = lane / 4, tig = lane % 4;\n"
     "  for (int i = 0; i < 4; i++)\n"
     "    for (int h = 0; h < 2; h++) ws[(gid + 8 * (i % 2)) * 16 + 2 * tig + h + 8 * (i / 2)] = ts_emu_half(a[i], h, bf16);\n"
@@ -150,15 +173,14 @@ static const char mma_emulated[] =
     "    for (int k = 0; k < 16; k++) s = fma(ws[r * 16 + k], ws[256 + k * 8 + n], s);\n"
     "    o[i] = s;\n"
     "  }\n"
-    "  barrier(CLK_LOCAL_MEM_FENCE);\n"
     "  for (int i = 0; i < 4; i++) d[i] = o[i];\n"
     "}\n"
-    "#define TS_LDMATRIX_X4(d, hs, off) ts_emu_ldmatrix_x4((d), (hs), (off), 0, ts_wsi_, lane_)\n"
-    "#define TS_LDMATRIX_X4_TRANS(d, hs, off) ts_emu_ldmatrix_x4((d), (hs), (off), 1, ts_wsi_, lane_)\n"
-    "#define TS_MMA_16816_F16(d, a, b, c) ts_emu_mma_16816((d), (a), (b), (c), 0, ts_wsf_, lane_)\n"
-    "#define TS_MMA_16816_BF16(d, a, b, c) ts_emu_mma_16816((d), (a), (b), (c), 1, ts_wsf_, lane_)\n"
+    "#define TS_LDMATRIX_X4(d, hs, off) ts_emu_ldmatrix_x4((d), (hs), (off), 0, ts_wsi_, &ts_wsk_, lane_)\n"
+    "#define TS_LDMATRIX_X4_TRANS(d, hs, off) ts_emu_ldmatrix_x4((d), (hs), (off), 1, ts_wsi_, &ts_wsk_, lane_)\n"
+    "#define TS_MMA_16816_F16(d, a, b, c) ts_emu_mma_16816((d), (a), (b), (c), 0, ts_wsf_, &ts_wsk_, lane_)\n"
+    "#define TS_MMA_16816_BF16(d, a, b, c) ts_emu_mma_16816((d), (a), (b), (c), 1, ts_wsf_, &ts_wsk_, lane_)\n"
     "/* the simulated warp's exchange buffers */\n"
-    "#define TS_WARP_SCRATCH(i, f) __local int *ts_wsi_ = (i); __local float *ts_wsf_ = (f);\n";
+    "#define TS_WARP_SCRATCH(i, f) __local int *ts_wsi_ = (i); __local float *ts_wsf_ = (f); int ts_wsk_ = 0;\n";
 
 static int emulated(const cg *g) { return g->d->id == TS_DIALECT_OPENCL; }
 
@@ -169,7 +191,8 @@ void ts__cg_mma_prelude(const cg *g, ts__sb *sb) {
 
 /* ---------------------------------------------------------------- the lowering */
 
-#define TS__MMA_SCRATCH_F 384 /* per simulated warp: A 16x16 + B 16x8 floats */
+#define TS__MMA_SCRATCH_F 768 /* per simulated warp: A 16x16 + B 16x8 floats, twice */
+#define TS__MMA_SCRATCH_I 64  /* per simulated warp: 32 row addresses, twice */
 
 static int64_t pad16(int64_t x) { return x < 16 ? 16 : (x + 15) / 16 * 16; }
 
@@ -296,7 +319,7 @@ void ts__cg_emit_dot_mma(cg *g, const ts__op *op) {
     int64_t hs_floats = (o[1].base + o[1].rows * o[1].W) / 2;
     int64_t scr = cs + hs_floats;                      /* emulation scratch (floats) */
     ts__cg_need_local(g, TS_F32, scr + (emulated(g) ? W * TS__MMA_SCRATCH_F : 0));
-    if (emulated(g)) ts__cg_need_local(g, TS_I32, W * 32);
+    if (emulated(g)) ts__cg_need_local(g, TS_I32, W * TS__MMA_SCRATCH_I);
     layout L;
     layout_of(g, res, &L);
     line(g, "/* dot on tensor cores (m16n8k16 %s): %d warps, C %lldx%lld, k %lld (codegen/cg_mma.c) */", dt == TS_BF16 ? "bf16" : "f16", W,
@@ -334,7 +357,7 @@ void ts__cg_emit_dot_mma(cg *g, const ts__op *op) {
     g->indent++;
     line(g, "const int lane_ = tid %% 32, warp_ = tid / 32, j_ = lane_ >> 3, r8_ = lane_ & 7;");
     if (emulated(g))
-        line(g, "TS_WARP_SCRATCH(ts_li + warp_ * 32, ts_lf + %lld + warp_ * %d)", (long long)scr, TS__MMA_SCRATCH_F);
+        line(g, "TS_WARP_SCRATCH(ts_li + warp_ * %d, ts_lf + %lld + warp_ * %d)", TS__MMA_SCRATCH_I, (long long)scr, TS__MMA_SCRATCH_F);
     {
         char kb[32], mn[160];
         snprintf(kb, sizeof kb, "%lld", (long long)BK);
