@@ -76,7 +76,8 @@ ts_status ts__plan_make(const ts__kir *ir, const ts_config *cfg, const int64_t *
     out->stage = (int)knob(cfg, "stage", 0);
     out->micro_m = (int)knob(cfg, "micro_m", 4);
     out->micro_n = (int)knob(cfg, "micro_n", 8);
-    out->tensor_cores = (int)knob(cfg, "tensor_cores", 0);
+    out->tensor_cores = (int)knob(cfg, "tensor_cores", -1);
+    out->warps = (int)knob(cfg, "warps", 0);
     out->group_m = (int)knob(cfg, "group_m", 1);
     out->col_threads = (int)knob(cfg, "col_threads", 1024);
     out->nt = (int)knob(cfg, "nt", 0);

@@ -233,6 +233,7 @@ int ts__cg_threads(const ts__kir *ir, const ts__plan *plan) {
         const ts__op *op = &ir->ops[i];
         if (op->kind != TS__OP_DOT) continue;
         const ts__value *rv = &ir->values[op->result];
+        if (plan->warps > 0) return 32 * plan->warps; /* warp-tiled dots (tensor cores) */
         int64_t BM = plan->block[rv->dims[0]], BN = plan->block[rv->dims[1]];
         int64_t mm = plan->micro_m < BM ? plan->micro_m : BM, nn = plan->micro_n < BN ? plan->micro_n : BN;
         int64_t t = (BM / mm) * (BN / nn);
@@ -397,9 +398,12 @@ ts_status ts__codegen_c(const ts_kernel *k, const ts__plan *plan, ts_dialect dia
     g.sb = head;
     ts__sb_puts(&g.sb, d->prelude);
     if (d->extensions) ts__sb_puts(&g.sb, d->extensions);
+    if (g.mma) ts__cg_mma_prelude(&g, &g.sb);
     ts__sb_printf(&g.sb, "\n/* kernel '%s', %d threads per program */\n", ir->name, g.T);
     emit_params(&g, entry);
-    if (g.lf && !d->buffer_blocks) ts__sb_printf(&g.sb, "  %s float ts_lf[%lld];\n", d->local_decl, (long long)g.lf);
+    /* cp.async and ldmatrix address 16-byte chunks of ts_lf */
+    if (g.lf && !d->buffer_blocks)
+        ts__sb_printf(&g.sb, "  %s%s float ts_lf[%lld];\n", d->local_decl, g.mma && d->id == TS_DIALECT_CUDA ? " __align__(16)" : "", (long long)g.lf);
     if (g.li && !d->buffer_blocks) ts__sb_printf(&g.sb, "  %s int ts_li[%lld];\n", d->local_decl, (long long)g.li);
     char *b = ts__sb_finish(&body);
     if (b) ts__sb_puts(&g.sb, b);

@@ -4,7 +4,8 @@
  * backend knobs that shape its code. A kernel with a dot gets micro_m,
  * micro_n (the register micro-tile, which also sets the threads per group),
  * stage (0: operands read straight from global memory, the CPU-style
- * lowering; 1: staged through local memory, the GPU-style one) and unroll;
+ * lowering; 1: staged through local memory, the GPU-style one) and unroll,
+ * and on CUDA with f16/bf16 operands tensor_cores and warps;
  * other kernels get threads, vec and (when the code generator has it)
  * col_threads. Effort "quick" keeps a window of values
  * around each default (3 for the blocks of a dot, 5 otherwise; threads
@@ -233,6 +234,16 @@ static void add_seed(ts__tune_space *sp, const char *const *keys, const int64_t 
     sp->nseeds++;
 }
 
+/* 1 when the kernel's dots take f16/bf16 operands (the tensor-core path). */
+static int dot_is_16bit(const ts__kir *ir) {
+    for (int i = 0; i < ir->nops; i++)
+        if (ir->ops[i].kind == TS__OP_DOT) {
+            ts_dtype d = ir->values[ir->ops[i].in[0]].dtype;
+            if (d == TS_F16 || d == TS_BF16) return 1;
+        }
+    return 0;
+}
+
 ts_status ts__tune_space_build(ts__kspace_info *info, ts_tune_effort effort, ts__tune_space *sp) {
     memset(sp, 0, sizeof *sp);
     const ts__kir *ir = &info->k->ir;
@@ -259,6 +270,13 @@ ts_status ts__tune_space_build(ts__kspace_info *info, ts_tune_effort effort, ts_
         ok = ok && add_axis(sp, "micro_n", quick ? (v4 ? v4_quick : nn_quick) : mm_full, quick ? (v4 ? 3 : 2) : 5, 8) >= 0;
         ok = ok && add_axis(sp, "stage", stage, 2, v4 ? 1 : 0) >= 0;
         ok = ok && add_axis(sp, "unroll", quick ? unroll_quick : unroll_full, quick ? 1 : 4, 1) >= 0;
+        /* CUDA, f16/bf16 dots: the tensor-core path (default on) and its warps
+         * per program; tensor_cores=0 keeps the micro-tile lowering in reach */
+        if (ok && info->dialect == TS_DIALECT_CUDA && dot_is_16bit(ir)) {
+            static const int64_t tc[] = {1, 0}, warps_quick[] = {2, 4, 8}, warps_full[] = {1, 2, 4, 8, 16};
+            ok = add_axis(sp, "tensor_cores", tc, 2, 1) >= 0;
+            ok = ok && add_axis(sp, "warps", quick ? warps_quick : warps_full, quick ? 3 : 5, 4) >= 0;
+        }
         if (!ok) return ts__error(TS_ERR_LIMIT, "kernel '%s' has too many tunables to search", ir->name);
         /* starting points of both styles: register blocks with wide vector loads
          * and no staging (CPU), small micro-tiles staged through local memory (GPU) */

@@ -276,8 +276,10 @@ static ts_status build_attention(ts_dtype dt, ts_kernel **out) {
     ts_tile th = ts_grid_point(b, "th", H);
     ts_tile tq = ts_grid_tile(b, "tq", S, "BLOCK_Q");
     ts_tile td = ts_grid_tile(b, "td", D, NULL);
+    /* f16/bf16: both dots take 16-bit operands (tensor cores where the
+     * target has them), p cast to the input dtype for the second, as
+     * FlashAttention does; scores and the online softmax stay in f32 */
     ts_val q = ts_load(b, Q, (ts_index[]){TS_POINT(th), TS_AT(tq), TS_AT(td)}, 0.0);
-    if (dt != TS_F32) q = ts_cast(b, q, TS_F32);
     ts_val qi = ts_expand_dims(b, ts_arange(b, tq), 1);
     /* builder calls in source order (C leaves argument evaluation order open) */
     ts_val cv = ts_scalar(b, causal), zero = ts_full(b, TS_I32, 0, NULL, 0);
@@ -292,10 +294,6 @@ static ts_status build_attention(ts_dtype dt, ts_kernel **out) {
     ts_tile tk = ts_loop_begin(b, "tk", T, "BLOCK_KV", 3, init, cur);
     ts_val kv = ts_load(b, Kp, (ts_index[]){TS_POINT(th), TS_AT(tk), TS_AT(td)}, 0.0);
     ts_val vv = ts_load(b, V, (ts_index[]){TS_POINT(th), TS_AT(tk), TS_AT(td)}, 0.0);
-    if (dt != TS_F32) {
-        kv = ts_cast(b, kv, TS_F32);
-        vv = ts_cast(b, vv, TS_F32);
-    }
     ts_val s = ts_binary(b, TS_MUL, ts_dot(b, q, ts_transpose(b, kv), TS_NONE), sc);
     ts_val keep = ts_binary(b, TS_OR, not_causal, ts_binary(b, TS_GE, qi, ts_arange(b, tk)));
     s = ts_select(b, keep, s, ts_full(b, TS_F32, 0, NULL, -INFINITY));
@@ -305,7 +303,7 @@ static ts_status build_attention(ts_dtype dt, ts_kernel **out) {
     ts_val scaled = ts_binary(b, TS_MUL, cur[1], alpha);
     ts_val psum = ts_reduce(b, TS_RED_SUM, p, 1, 1);
     ts_val ln = ts_binary(b, TS_ADD, scaled, psum);
-    ts_val an = ts_dot(b, p, vv, ts_binary(b, TS_MUL, cur[2], alpha));
+    ts_val an = ts_dot(b, dt != TS_F32 ? ts_cast(b, p, dt) : p, vv, ts_binary(b, TS_MUL, cur[2], alpha));
     ts_val nxt[3] = {mn, ln, an};
     ts_loop_end(b, nxt, res);
     (void)tk;
@@ -552,8 +550,8 @@ static const ts_example examples[] = {
     {"rms_norm", "RMS norm over rows", build_rms_norm, ALL_FLOATS, {"M=127,N=1000", "M=1,N=1", "M=7,N=13", "M=33,N=384"}, 1u << 2, sc_norm, NULL, ref_rms_norm, 4, "N"},
     {"matmul", "C = A B, f32 accumulation", build_matmul, ALL_FLOATS, {"M=127,N=65,K=200", "M=1,N=1,K=1", "M=7,N=13,K=5", "M=200,N=300,K=127"}, 1u << 2, NULL, NULL, ref_matmul, 8, "K"},
     {"matmul_bias_gelu", "C = gelu(A B + bias)", build_matmul_bias_gelu, ALL_FLOATS, {"M=127,N=65,K=200", "M=1,N=1,K=1", "M=7,N=13,K=5", "M=100,N=129,K=64"}, 1u << 3, NULL, NULL, ref_matmul_bias_gelu, 8, "K"},
-    {"bmm", "C[z] = A[z] B[z]", build_bmm, F32_ONLY, {"Z=3,M=65,N=33,K=40", "Z=1,M=1,N=1,K=1", "Z=2,M=7,N=13,K=5", "Z=4,M=100,N=70,K=129"}, 1u << 2, NULL, NULL, ref_bmm, 8, "K"},
-    {"attention", "softmax(Q K^T scale, causal) V, online softmax", build_attention, F32_ONLY, {"H=2,S=100,T=100,D=32", "H=1,S=1,T=1,D=1", "H=3,S=7,T=7,D=13", "H=2,S=129,T=129,D=64"}, 1u << 3, sc_attention, NULL, ref_attention, 8, "T"},
+    {"bmm", "C[z] = A[z] B[z]", build_bmm, ALL_FLOATS, {"Z=3,M=65,N=33,K=40", "Z=1,M=1,N=1,K=1", "Z=2,M=7,N=13,K=5", "Z=4,M=100,N=70,K=129"}, 1u << 2, NULL, NULL, ref_bmm, 8, "K"},
+    {"attention", "softmax(Q K^T scale, causal) V, online softmax", build_attention, ALL_FLOATS, {"H=2,S=100,T=100,D=32", "H=1,S=1,T=1,D=1", "H=3,S=7,T=7,D=13", "H=2,S=129,T=129,D=64"}, 1u << 3, sc_attention, NULL, ref_attention, 8, "T"},
     {"cross_entropy", "loss[m] = logsumexp(x[m]) - x[m, target[m]]", build_cross_entropy, F32_ONLY, {"M=127,V=1000", "M=1,V=1", "M=7,V=13", "M=33,V=4099"}, 1u << 2, NULL, bound_vocab, ref_cross_entropy, 4, "V"},
     {"embedding", "out[m] = table[ids[m]] (gather)", build_embedding, ALL_FLOATS, {"M=127,V=1000,D=384", "M=1,V=1,D=1", "M=7,V=13,D=5", "M=300,V=50,D=129"}, 1u << 2, NULL, bound_vocab, ref_embedding, 1, NULL},
     {"transpose", "y = x^T", build_transpose, ALL_FLOATS, {"M=127,N=1000", "M=1,N=1", "M=7,N=13", "M=300,N=513"}, 1u << 1, NULL, NULL, ref_transpose, 1, NULL},

@@ -1,0 +1,407 @@
+/* cg_mma.c: dot on tensor cores, written once at warp level.
+ *
+ * The tensor-core primitives are small dialect leaves, defined by the
+ * prelude this file adds to the kernel (ts__cg_mma_prelude):
+ *   TS_CP_ASYNC16(dst, src)   16 bytes global -> local (cp.async.cg)
+ *   TS_LDMATRIX_X4[_TRANS]    four 8x8 b16 matrices from local memory into
+ *                             a warp's fragments (ldmatrix.sync...x4[.trans])
+ *   TS_MMA_16816_{F16,BF16}   D = A B + C, m16n8k16, f32 accumulation
+ *                             (mma.sync.aligned.m16n8k16.row.col.f32...)
+ * CUDA defines them with inline PTX. OpenCL (tensor_cores=1 there, a test
+ * form: OpenCL C has no tensor-core instructions) defines them as
+ * work-group code where 32 consecutive work-items are a simulated warp that
+ * exchanges fragments through local memory, following a lane table written
+ * separately from this lowering, from the PTX ISA's fragment figures. So
+ * PoCL runs the very lowering CUDA runs, with only the instructions
+ * replaced, against the independent references.
+ *
+ * Sections: when the path applies; preludes; the lowering.
+ *
+ * The lowering, per dot (one k block):
+ *   1. the accumulator (or zeros) goes to a f32 tile Cs[Mp][Np] in ts_lf;
+ *   2. A and B go to 16-bit tiles in local memory: loads read only by the
+ *      dot are copied from global memory in 16-byte cp.async chunks where
+ *      the chunk is inside the tensor and aligned (element copies with zero
+ *      fill at the edges), other operands are written from registers,
+ *      rounded to f16/bf16. A tile is stored with its contiguous global
+ *      dimension inner; 16-byte chunks are XOR-swizzled by row (TS_SWZ) so
+ *      that the 8 row addresses of an ldmatrix hit 8 different bank groups;
+ *   3. each warp takes 16x16 output tiles round robin: C fragments from Cs,
+ *      per 16-deep k step one ldmatrix.x4 of A, one of B (.trans where the
+ *      tile is stored k-outer) and two mma.m16n8k16, fragments back to Cs;
+ *   4. the result layout's registers are read from Cs.
+ * Padded extents: Mp, Np, Kp are the block sizes rounded up to 16. */
+#include "cg.h"
+
+/* ---------------------------------------------------------------- when the path applies */
+
+static int is16(ts_dtype d) { return d == TS_F16 || d == TS_BF16; }
+
+int ts__cg_mma_applies(const cg *g, const ts__op *op) {
+    int id = g->d->id;
+    if (id != TS_DIALECT_CUDA && id != TS_DIALECT_OPENCL) return 0;
+    int tc = g->plan->tensor_cores;
+    if (tc == 0) return 0;
+    if (tc < 0 && id != TS_DIALECT_CUDA) return 0; /* auto: on where the instructions exist */
+    const ts__value *av = &g->ir->values[op->in[0]], *bv = &g->ir->values[op->in[1]];
+    if (!is16(av->dtype) || av->dtype != bv->dtype) return 0; /* f32 would need tf32: not without asking */
+    if (av->rank != 2 || bv->rank != 2) return 0;
+    for (int d = 0; d < 2; d++)
+        if (av->dims[d] == TS_NONE || bv->dims[d] == TS_NONE) return 0;
+    if (g->T % 32) return 0; /* whole warps only (the warps knob sets 32 x warps threads) */
+    return 1;
+}
+
+/* Where tensor_cores=1 is asked for an f16/bf16 dot the target cannot run
+ * on tensor cores, the source says why; the ordinary dot follows. */
+void ts__cg_mma_explain(cg *g, const ts__op *op) {
+    if (g->plan->tensor_cores != 1 || !is16(g->ir->values[op->in[0]].dtype)) return;
+    const char *why = NULL;
+    switch (g->d->id) {
+    case TS_DIALECT_GLSL:
+        why = "GL_KHR_cooperative_matrix is not lowered (and lavapipe does not expose it); the register-blocked dot runs";
+        break;
+    case TS_DIALECT_HIP: why = "no MFMA lowering yet (gfx90a); the register-blocked dot runs"; break;
+    case TS_DIALECT_CUDA:
+    case TS_DIALECT_OPENCL:
+        if (g->T % 32) why = "the program is not whole warps (set warps=N); the register-blocked dot runs";
+        break;
+    default: why = "no tensor-core lowering for this target"; break;
+    }
+    if (why) line(g, "/* tensor_cores=1 not supported here: %s */", why);
+}
+
+/* ---------------------------------------------------------------- preludes */
+
+static const char mma_common[] =
+    "/* tensor-core dot leaves (codegen/cg_mma.c) */\n"
+    "/* element (r, c) of a local tile W halfs wide: 16-byte chunk c/8 XOR-swizzled by row */\n"
+    "#define TS_SWZ(r, c, W, SH) ((r) * (W) + (((((c) >> 3) ^ (((r) & 7) >> (SH)))) << 3) + ((c) & 7))\n";
+
+static const char mma_cuda[] =
+    "#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ < 800\n"
+    "#error \"tensor_cores=1 needs sm_80 or newer (mma.m16n8k16, ldmatrix, cp.async); use tensor_cores=0\"\n"
+    "#endif\n"
+    "#define TS_LPTR\n"
+    "#define TS_GPTR\n"
+    "#define TS_ALIGNED16(p) ((((unsigned long long)(p)) & 15ull) == 0)\n"
+    "static __device__ __forceinline__ unsigned ts_smem_addr(const void *p) {\n"
+    "  unsigned a; asm(\"{ .reg .u64 t; cvta.to.shared.u64 t, %1; cvt.u32.u64 %0, t; }\" : \"=r\"(a) : \"l\"(p)); return a;\n"
+    "}\n"
+    "static __device__ __forceinline__ ushort ts_mma_bits_f16(float f) { return ts_f32_to_f16(f); }\n"
+    "static __device__ __forceinline__ void TS_CP_ASYNC16(ushort *dst, const ushort *src) {\n"
+    "  asm volatile(\"cp.async.cg.shared.global [%0], [%1], 16;\" :: \"r\"(ts_smem_addr(dst)), \"l\"(src) : \"memory\");\n"
+    "}\n"
+    "#define TS_CP_ASYNC_WAIT() asm volatile(\"cp.async.wait_all;\" ::: \"memory\")\n"
+    "static __device__ __forceinline__ void TS_LDMATRIX_X4(uint *d, const ushort *hs, int off) {\n"
+    "  asm volatile(\"ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0, %1, %2, %3}, [%4];\"\n"
+    "               : \"=r\"(d[0]), \"=r\"(d[1]), \"=r\"(d[2]), \"=r\"(d[3]) : \"r\"(ts_smem_addr(hs + off)));\n"
+    "}\n"
+    "static __device__ __forceinline__ void TS_LDMATRIX_X4_TRANS(uint *d, const ushort *hs, int off) {\n"
+    "  asm volatile(\"ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0, %1, %2, %3}, [%4];\"\n"
+    "               : \"=r\"(d[0]), \"=r\"(d[1]), \"=r\"(d[2]), \"=r\"(d[3]) : \"r\"(ts_smem_addr(hs + off)));\n"
+    "}\n"
+    "#define TS__MMA16816(T)                                                                         \\\n"
+    "  asm volatile(\"mma.sync.aligned.m16n8k16.row.col.f32.\" T \".\" T \".f32 {%0, %1, %2, %3}, \"      \\\n"
+    "               \"{%4, %5, %6, %7}, {%8, %9}, {%10, %11, %12, %13};\"                              \\\n"
+    "               : \"=f\"(d[0]), \"=f\"(d[1]), \"=f\"(d[2]), \"=f\"(d[3])                               \\\n"
+    "               : \"r\"(a[0]), \"r\"(a[1]), \"r\"(a[2]), \"r\"(a[3]), \"r\"(b[0]), \"r\"(b[1]),            \\\n"
+    "                 \"f\"(c[0]), \"f\"(c[1]), \"f\"(c[2]), \"f\"(c[3]))\n"
+    "static __device__ __forceinline__ void TS_MMA_16816_F16(float *d, const uint *a, const uint *b, const float *c) { TS__MMA16816(\"f16\"); }\n"
+    "static __device__ __forceinline__ void TS_MMA_16816_BF16(float *d, const uint *a, const uint *b, const float *c) { TS__MMA16816(\"bf16\"); }\n"
+    "#define TS_WARP_SCRATCH(i, f)\n";
+
+/* The emulation. Its lane table is transcribed from the PTX ISA ("Matrix
+ * fragments for mma.m16n8k16 with floating point type", "Warp-level matrix
+ * load instruction: ldmatrix"), not shared with the lowering:
+ *   A (16x16, row): a 32-bit register i of lane l holds two halves h = 0, 1
+ *     (low half first) of row groupID + 8 * (i % 2), column
+ *     2 * threadID_in_group + h + 8 * (i / 2)      (groupID = l / 4,
+ *     threadID_in_group = l % 4)
+ *   B (16x8, col): register i, half h: row (k) 2 * threadID_in_group + h + 8 i,
+ *     column (n) groupID
+ *   C, D (16x8 f32): element i: row groupID + 8 * (i / 2), column
+ *     2 * threadID_in_group + i % 2
+ *   ldmatrix .x4: lane l gives the address of row l % 8 of matrix l / 8;
+ *     register m of lane l gets row l / 4, columns 2 (l % 4) and +1 of
+ *     matrix m; with .trans, column l / 4, rows 2 (l % 4) and +1.
+ * Every work-item of the group calls these (the lowering keeps their trip
+ * counts uniform): they contain barriers. */
+static const char mma_emulated[] =
+    "#define TS_LPTR __local\n"
+    "#define TS_GPTR __global\n"
+    "#define TS_ALIGNED16(p) ((((ulong)(p)) & 15ul) == 0)\n"
+    "inline ushort ts_mma_bits_f16(float f) { ushort h; vstore_half_rte(f, 0, (half *)&h); return h; }\n"
+    "#define TS_CP_ASYNC16(dst, src) vstore8(vload8(0, (src)), 0, (dst))\n"
+    "#define TS_CP_ASYNC_WAIT()\n"
+    "inline float ts_emu_half(uint w, int h, int bf16) {\n"
+    "  ushort x = (ushort)(h ? (w >> 16) : (w & 0xffffu));\n"
+    "  return bf16 ? ts_bf16_to_f32(x) : vload_half(0, (const half *)&x);\n"
+    "}\n"
+    "/* One barrier per exchange: successive calls alternate between two\n"
+    " * buffers (*k counts the calls), so a call's writes cannot overtake the\n"
+    " * previous call's reads of the same buffer (a barrier lies between). */\n"
+    "void ts_emu_ldmatrix_x4(uint *d, __local const ushort *hs, int off, int trans, __local int *wsi, int *k, int lane) {\n"
+    "  __local int *ws = wsi + 32 * ((*k)++ & 1);\n"
+    "  ws[lane] = off;\n"
+    "  barrier(CLK_LOCAL_MEM_FENCE);\n"
+    "  for (int m = 0; m < 4; m++) {\n"
+    "    uint lo, hi;\n"
+    "    if (!trans) {\n"
+    "      const int row = ws[8 * m + lane / 4];\n"
+    "      lo = hs[row + 2 * (lane % 4)];\n"
+    "      hi = hs[row + 2 * (lane % 4) + 1];\n"
+    "    } else {\n"
+    "      lo = hs[ws[8 * m + 2 * (lane % 4)] + lane / 4];\n"
+    "      hi = hs[ws[8 * m + 2 * (lane % 4) + 1] + lane / 4];\n"
+    "    }\n"
+    "    d[m] = lo | (hi << 16);\n"
+    "  }\n"
+    "}\n"
+    "void ts_emu_mma_16816(float *d, const uint *a, const uint *b, const float *c, int bf16, __local float *wsf, int *k, int lane) {\n"
+    "  __local float *ws = wsf + 384 * ((*k)++ & 1);\n"
+    "  const int gid = lane / 4, tig = lane % 4;\n"
+    "  for (int i = 0; i < 4; i++)\n"
+    "    for (int h = 0; h < 2; h++) ws[(gid + 8 * (i % 2)) * 16 + 2 * tig + h + 8 * (i / 2)] = ts_emu_half(a[i], h, bf16);\n"
+    "  for (int i = 0; i < 2; i++)\n"
+    "    for (int h = 0; h < 2; h++) ws[256 + (2 * tig + h + 8 * i) * 8 + gid] = ts_emu_half(b[i], h, bf16);\n"
+    "  barrier(CLK_LOCAL_MEM_FENCE);\n"
+    "  float o[4];\n"
+    "  for (int i = 0; i < 4; i++) {\n"
+    "    const int r = gid + 8 * (i / 2), n = 2 * tig + i % 2;\n"
+    "    float s = c[i];\n"
+    "    for (int k = 0; k < 16; k++) s = fma(ws[r * 16 + k], ws[256 + k * 8 + n], s);\n"
+    "    o[i] = s;\n"
+    "  }\n"
+    "  for (int i = 0; i < 4; i++) d[i] = o[i];\n"
+    "}\n"
+    "#define TS_LDMATRIX_X4(d, hs, off) ts_emu_ldmatrix_x4((d), (hs), (off), 0, ts_wsi_, &ts_wsk_, lane_)\n"
+    "#define TS_LDMATRIX_X4_TRANS(d, hs, off) ts_emu_ldmatrix_x4((d), (hs), (off), 1, ts_wsi_, &ts_wsk_, lane_)\n"
+    "#define TS_MMA_16816_F16(d, a, b, c) ts_emu_mma_16816((d), (a), (b), (c), 0, ts_wsf_, &ts_wsk_, lane_)\n"
+    "#define TS_MMA_16816_BF16(d, a, b, c) ts_emu_mma_16816((d), (a), (b), (c), 1, ts_wsf_, &ts_wsk_, lane_)\n"
+    "/* the simulated warp's exchange buffers */\n"
+    "#define TS_WARP_SCRATCH(i, f) __local int *ts_wsi_ = (i); __local float *ts_wsf_ = (f); int ts_wsk_ = 0;\n";
+
+static int emulated(const cg *g) { return g->d->id == TS_DIALECT_OPENCL; }
+
+void ts__cg_mma_prelude(const cg *g, ts__sb *sb) {
+    ts__sb_puts(sb, mma_common);
+    ts__sb_puts(sb, emulated(g) ? mma_emulated : mma_cuda);
+}
+
+/* ---------------------------------------------------------------- the lowering */
+
+#define TS__MMA_SCRATCH_F 768 /* per simulated warp: A 16x16 + B 16x8 floats, twice */
+#define TS__MMA_SCRATCH_I 64  /* per simulated warp: 32 row addresses, twice */
+
+static int64_t pad16(int64_t x) { return x < 16 ? 16 : (x + 15) / 16 * 16; }
+
+/* Shift of the swizzle for a tile W halfs wide (see TS_SWZ): chunks of a row
+ * are XORed with (row % 8) >> SH, which stays below W / 8. */
+static int swz_shift(int64_t W) { return W >= 64 ? 0 : W == 32 ? 1 : 2; }
+
+typedef struct mma_operand {
+    ts_val v;
+    const ts__op *ld; /* load read directly from global memory, or NULL (registers) */
+    int tr;           /* the load is under a transpose */
+    int kouter;       /* local tile stored [k][m or n] (ldmatrix .trans) */
+    int64_t rows, W;  /* local tile: rows x W halfs */
+    int64_t base;     /* offset in hs_ (halfs) */
+    int64_t ob;       /* block of the m or n dim */
+} mma_operand;
+
+/* Copies a load read only by the dot straight into its local tile: rows are
+ * the load's first value dim, the row its second (the tensor's contiguous
+ * dim when its last index is that tile). */
+static void copy_from_global(cg *g, const mma_operand *o, int64_t B0, int64_t B1) {
+    const ts__param *pa = &g->ir->params[o->ld->param];
+    char off[1024], cond[1024], pre[16];
+    snprintf(pre, sizeof pre, "cq%d_", (int)o->v);
+    ts__cg_index_exprs(g, o->ld, pre, off, sizeof off, cond, sizeof cond);
+    /* chunks need the row to be the tensor's last dim */
+    int ntile = 0;
+    for (int d = 0; d < pa->rank; d++) ntile += o->ld->idx[d].kind == TS_IDX_TILE;
+    int chunks = ntile == 2 && o->ld->idx[pa->rank - 1].kind == TS_IDX_TILE;
+    int64_t nch = o->W / 8;
+    int sh = swz_shift(o->W);
+    line(g, "for (int i_ = tid; i_ < %lld; i_ += %d) {", (long long)(o->rows * nch), g->T);
+    g->indent++;
+    line(g, "const int r_ = i_ / %lld, c8_ = (i_ %% %lld) * 8;", (long long)nch, (long long)nch);
+    line(g, "TS_LPTR ushort *dst_ = hs_ + %lld + TS_SWZ(r_, c8_, %lld, %d);", (long long)o->base, (long long)o->W, sh);
+    line(g, "int whole_ = 0;");
+    if (chunks) {
+        line(g, "if (r_ < %lld && c8_ + 8 <= %lld) {", (long long)B0, (long long)B1);
+        line(g, "  const int %s0 = r_, %s1 = c8_ + 7;", pre, pre);
+        line(g, "  whole_ = st_%s_%d == 1 && (%s);", pa->name, pa->rank - 1, cond);
+        line(g, "}");
+        line(g, "if (whole_) {");
+        line(g, "  const int %s0 = r_, %s1 = c8_;", pre, pre);
+        line(g, "  const TS_GPTR ushort *src_ = p_%s + (%s);", pa->name, off);
+        line(g, "  if (TS_ALIGNED16(src_)) TS_CP_ASYNC16(dst_, src_);");
+        line(g, "  else whole_ = 0;");
+        line(g, "}");
+    }
+    line(g, "if (!whole_) {");
+    line(g, "  for (int h_ = 0; h_ < 8; h_++) {");
+    line(g, "    const int %s0 = r_, %s1 = c8_ + h_;", pre, pre);
+    line(g, "    dst_[h_] = (r_ < %lld && %s1 < %lld && (%s)) ? p_%s[%s] : (ushort)0;", (long long)B0, pre, (long long)B1, cond, pa->name, off);
+    line(g, "  }");
+    line(g, "}");
+    if (!g->d->no_void_casts) line(g, "(void)whole_;");
+    g->indent--;
+    line(g, "}");
+}
+
+/* Writes an operand held in registers (any layout) into its local tile,
+ * k-inner, rounded to the dot's 16-bit type; elements past the k extent
+ * and the padding are zero. kaxis: the operand's k dim. */
+static void copy_from_registers(cg *g, const mma_operand *o, int kaxis, ts_dtype dt, int64_t BO, int64_t BK, const char *kname) {
+    int sh = swz_shift(o->W);
+    if (o->rows > BO || o->W > BK) { /* padding: written by no register */
+        line(g, "for (int i_ = tid; i_ < %lld; i_ += %d) {", (long long)(o->rows * o->W), g->T);
+        line(g, "  const int r_ = i_ / %lld, c_ = i_ %% %lld;", (long long)o->W, (long long)o->W);
+        line(g, "  if (r_ >= %lld || c_ >= %lld) hs_[%lld + TS_SWZ(r_, c_, %lld, %d)] = (ushort)0;", (long long)BO, (long long)BK, (long long)o->base,
+             (long long)o->W, sh);
+        line(g, "}");
+    }
+    layout Lv;
+    layout_of(g, o->v, &Lv);
+    ts__cg_elem_loop_begin(g, &Lv, "j");
+    char vj[48];
+    snprintf(vj, sizeof vj, "%s[j]", vname(o->v));
+    line(g, "if (own_) hs_[%lld + TS_SWZ(e%d, e%d, %lld, %d)] = (b_%s + e%d < x_%s) ? %s(%s) : (ushort)0;", (long long)o->base, 1 - kaxis, kaxis,
+         (long long)o->W, sh, kname, kaxis, kname, dt == TS_BF16 ? "ts_f32_to_bf16" : "ts_mma_bits_f16", vj);
+    ts__cg_elem_loop_end(g);
+}
+
+/* ldmatrix .x4 row address (in hs_) of lane_ for the 16x16 piece at (o0 =
+ * m0_ or n0_, kk_ * 16): matrix j_ = lane_ / 8 is 8x8 block (ob, kb) with,
+ * for A, ob = j_ % 2, kb = j_ / 2 (fragments a0..a3) and, for B, kb = j_ % 2,
+ * ob = j_ / 2 (b0, b1 of n8 tile 0, then of tile 1). */
+static void ldmatrix_addr(const mma_operand *o, int is_b, const char *o0, char *buf, size_t n) {
+    const char *ob = is_b ? "(j_ >> 1)" : "(j_ & 1)", *kb = is_b ? "(j_ & 1)" : "(j_ >> 1)";
+    int sh = swz_shift(o->W);
+    if (o->kouter)
+        snprintf(buf, n, "%lld + TS_SWZ(kk_ * 16 + 8 * %s + r8_, %s + 8 * %s, %lld, %d)", (long long)o->base, kb, o0, ob, (long long)o->W, sh);
+    else snprintf(buf, n, "%lld + TS_SWZ(%s + 8 * %s + r8_, kk_ * 16 + 8 * %s, %lld, %d)", (long long)o->base, o0, ob, kb, (long long)o->W, sh);
+}
+
+void ts__cg_emit_dot_mma(cg *g, const ts__op *op) {
+    ts_val a = op->in[0], b = op->in[1], acc = op->in[2], res = op->result;
+    const ts__value *av = &g->ir->values[a];
+    ts_dtype dt = av->dtype;
+    int64_t BM = g->plan->block[av->dims[0]], BK = g->plan->block[av->dims[1]];
+    int64_t BN = g->plan->block[g->ir->values[b].dims[1]];
+    int64_t Mp = pad16(BM), Np = pad16(BN), Kp = pad16(BK);
+    const ts__tile *kt = &g->ir->tiles[av->dims[1]];
+    int W = g->T / 32;
+    g->mma = 1;
+    mma_operand o[2];
+    memset(o, 0, sizeof o);
+    for (int w = 0; w < 2; w++) {
+        mma_operand *x = &o[w];
+        x->v = w ? b : a;
+        x->ob = w ? BN : BM;
+        x->ld = ts__cg_direct_load(g, x->v, &x->tr);
+        if (x->ld && g->ir->params[x->ld->param].dtype != dt) { /* never: a load's value keeps its tensor's dtype */
+            cg_fail(g, TS_ERR_UNSUPPORTED, "dot: operand load of dtype %s feeds a %s dot", ts_dtype_name(g->ir->params[x->ld->param].dtype), ts_dtype_name(dt));
+            return;
+        }
+        /* A's load is [m][k] unless transposed, B's [k][n] */
+        x->kouter = x->ld ? (w ? !x->tr : x->tr) : 0;
+        int64_t op_ = pad16(x->ob);
+        x->rows = x->kouter ? Kp : op_;
+        x->W = x->kouter ? op_ : Kp;
+    }
+    o[0].base = 0;
+    o[1].base = o[0].rows * o[0].W;
+    int64_t cs = Mp * Np;                              /* Cs floats */
+    int64_t hs_floats = (o[1].base + o[1].rows * o[1].W) / 2;
+    int64_t scr = cs + hs_floats;                      /* emulation scratch (floats) */
+    ts__cg_need_local(g, TS_F32, scr + (emulated(g) ? W * TS__MMA_SCRATCH_F : 0));
+    if (emulated(g)) ts__cg_need_local(g, TS_I32, W * TS__MMA_SCRATCH_I);
+    layout L;
+    layout_of(g, res, &L);
+    line(g, "/* dot on tensor cores (m16n8k16 %s): %d warps, C %lldx%lld, k %lld (codegen/cg_mma.c) */", dt == TS_BF16 ? "bf16" : "f16", W,
+         (long long)Mp, (long long)Np, (long long)Kp);
+    ts__cg_declare(g, res);
+    line(g, "{");
+    g->indent++;
+    line(g, "TS_LPTR ushort *hs_ = (TS_LPTR ushort *)(ts_lf + %lld);", (long long)cs);
+    line(g, "%s", g->d->barrier);
+    /* 1. accumulator -> Cs */
+    line(g, "for (int i_ = tid; i_ < %lld; i_ += %d) {", (long long)(Mp * Np), g->T);
+    if (acc != TS_NONE) line(g, "  if (i_ / %lld >= %lld || i_ %% %lld >= %lld) ts_lf[i_] = 0.0f;", (long long)Np, (long long)BM, (long long)Np, (long long)BN);
+    else line(g, "  ts_lf[i_] = 0.0f;");
+    line(g, "}");
+    if (acc != TS_NONE) {
+        layout La;
+        layout_of(g, acc, &La);
+        ts__cg_elem_loop_begin(g, &La, "j");
+        line(g, "if (own_) ts_lf[e0 * %lld + e1] = %s[j];", (long long)Np, vname(acc));
+        ts__cg_elem_loop_end(g);
+    }
+    /* 2. operands -> local tiles */
+    for (int w = 0; w < 2; w++) {
+        mma_operand *x = &o[w];
+        if (x->ld) {
+            int64_t B0 = x->kouter ? BK : x->ob, B1 = x->kouter ? x->ob : BK;
+            copy_from_global(g, x, B0, B1);
+        } else copy_from_registers(g, x, w ? 0 : 1, dt, x->ob, BK, kt->name);
+    }
+    line(g, "TS_CP_ASYNC_WAIT();");
+    line(g, "%s", g->d->barrier);
+    /* 3. warps over 16x16 tiles of C */
+    int64_t nun = Np / 16, nu = (Mp / 16) * nun;
+    line(g, "{");
+    g->indent++;
+    line(g, "const int lane_ = tid %% 32, warp_ = tid / 32, j_ = lane_ >> 3, r8_ = lane_ & 7;");
+    if (emulated(g))
+        line(g, "TS_WARP_SCRATCH(ts_li + warp_ * %d, ts_lf + %lld + warp_ * %d)", TS__MMA_SCRATCH_I, (long long)scr, TS__MMA_SCRATCH_F);
+    {
+        char kb[32], mn[160];
+        snprintf(kb, sizeof kb, "%lld", (long long)BK);
+        snprintf(mn, sizeof mn, "min(%s, x_%s - b_%s)", cx(g, g->d->i64, kb), kt->name, kt->name);
+        line(g, "const int ks_ = (%s + 15) / 16;", cx(g, "int", mn));
+    }
+    line(g, "for (int u0_ = 0; u0_ < %lld; u0_ += %d) {", (long long)nu, W);
+    g->indent++;
+    line(g, "const int uu_ = u0_ + warp_, u_ = uu_ < %lld ? uu_ : %lld;", (long long)nu, (long long)(nu - 1));
+    line(g, "const int m0_ = (u_ / %lld) * 16, n0_ = (u_ %% %lld) * 16;", (long long)nun, (long long)nun);
+    /* the lowering's own reading of the C fragment: element i of n8 tile t
+     * is row lane/4 + 8 (i/2), column 2 (lane%4) + i%2 */
+    line(g, "float c_[8];");
+    line(g, "%s", g->d->unroll);
+    line(g, "for (int i = 0; i < 8; i++) c_[i] = ts_lf[(m0_ + (lane_ >> 2) + ((i >> 1) & 1) * 8) * %lld + n0_ + (i >> 2) * 8 + (lane_ & 3) * 2 + (i & 1)];",
+         (long long)Np);
+    line(g, "for (int kk_ = 0; kk_ < ks_; kk_++) {");
+    g->indent++;
+    line(g, "uint fa_[4], fb_[4];");
+    char ad[512];
+    ldmatrix_addr(&o[0], 0, "m0_", ad, sizeof ad);
+    line(g, "TS_LDMATRIX_X4%s(fa_, hs_, %s);", o[0].kouter ? "_TRANS" : "", ad);
+    ldmatrix_addr(&o[1], 1, "n0_", ad, sizeof ad);
+    line(g, "TS_LDMATRIX_X4%s(fb_, hs_, %s);", o[1].kouter ? "_TRANS" : "", ad);
+    const char *mma = dt == TS_BF16 ? "TS_MMA_16816_BF16" : "TS_MMA_16816_F16";
+    line(g, "%s(c_, fa_, fb_, c_);", mma);
+    line(g, "%s(c_ + 4, fa_, fb_ + 2, c_ + 4);", mma);
+    g->indent--;
+    line(g, "}");
+    line(g, "if (uu_ < %lld) {", (long long)nu);
+    line(g, "  %s", g->d->unroll);
+    line(g, "  for (int i = 0; i < 8; i++) ts_lf[(m0_ + (lane_ >> 2) + ((i >> 1) & 1) * 8) * %lld + n0_ + (i >> 2) * 8 + (lane_ & 3) * 2 + (i & 1)] = c_[i];",
+         (long long)Np);
+    line(g, "}");
+    g->indent--;
+    line(g, "}");
+    line(g, "(void)j_; (void)r8_;");
+    g->indent--;
+    line(g, "}");
+    line(g, "%s", g->d->barrier);
+    /* 4. Cs -> the result layout */
+    ts__cg_elem_loop_begin(g, &L, "j");
+    line(g, "%s[j] = ok_ ? ts_lf[e0 * %lld + e1] : 0.0f;", vname(res), (long long)Np);
+    ts__cg_elem_loop_end(g);
+    g->indent--;
+    line(g, "}");
+}
