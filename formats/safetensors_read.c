@@ -97,6 +97,11 @@ int ts__st_utf8_valid(const uint8_t *s, size_t n, size_t *bad) {
         uint8_t c = s[i];
         if (c < 0x80) {
             i++;
+            /* ASCII runs, eight bytes at a time */
+            for (uint64_t w; n - i >= 8; i += 8) {
+                memcpy(&w, s + i, 8);
+                if (w & 0x8080808080808080ull) break;
+            }
             continue;
         }
         size_t len;
@@ -212,7 +217,29 @@ static void free_file(ts_st_file *f) {
 
 void ts_st_close(ts_st_file *f) { free_file(f); }
 
-static uint64_t name_hash(const char *s, size_t n) { return ts__hash_bytes(TS__HASH_INIT, s, n); }
+/* Word-at-a-time multiply-xorshift hash. The seed is per process and not
+ * predictable from the file, so a hostile header cannot aim its names at
+ * one bucket chain. */
+static uint64_t hash_seed;
+
+static uint64_t name_hash(const char *s, size_t n) {
+    uint64_t h = hash_seed ^ (n * 0x9E3779B97F4A7C15ull), w;
+    for (; n >= 8; s += 8, n -= 8) {
+        memcpy(&w, s, 8);
+        h = (h ^ w) * 0xff51afd7ed558ccdull;
+        h ^= h >> 32;
+    }
+    w = 0;
+    memcpy(&w, s, n);
+    h = (h ^ w) * 0xc4ceb9fe1a85ec53ull;
+    return h ^ (h >> 29);
+}
+
+static void seed_hash(void) {
+    if (hash_seed) return; /* a benign race: any value works */
+    uint64_t v = (uint64_t)(uintptr_t)&v ^ ((uint64_t)(ts__now_ms() * 1e6) * 0x9E3779B97F4A7C15ull) ^ (uint64_t)getpid();
+    hash_seed = v | 1;
+}
 
 /* Index of the tensor named s[0..n) with hash h, or -1. */
 static ptrdiff_t name_lookup(const ts_st_file *f, const char *s, size_t n, uint64_t h) {
@@ -555,6 +582,14 @@ static ts_status next_member(st_parser *p, int closer, int *more) {
 
 static ts_status parse_value(st_parser *p, int depth);
 
+/* strlen of each dtype name, for matching without strcmp */
+static const size_t st_dtype_len[TS_ST_DTYPE_COUNT] = {
+    [TS_ST_BOOL] = 4, [TS_ST_F4] = 2, [TS_ST_F6_E2M3] = 7, [TS_ST_F6_E3M2] = 7, [TS_ST_U8] = 2, [TS_ST_I8] = 2,
+    [TS_ST_F8_E5M2] = 7, [TS_ST_F8_E4M3] = 7, [TS_ST_F8_E8M0] = 7, [TS_ST_F8_E4M3FNUZ] = 11, [TS_ST_F8_E5M2FNUZ] = 11,
+    [TS_ST_I16] = 3, [TS_ST_U16] = 3, [TS_ST_F16] = 3, [TS_ST_BF16] = 4, [TS_ST_I32] = 3, [TS_ST_U32] = 3, [TS_ST_F32] = 3,
+    [TS_ST_C64] = 3, [TS_ST_F64] = 3, [TS_ST_I64] = 3, [TS_ST_U64] = 3,
+};
+
 static ts_status parse_object(st_parser *p, int depth) {
     if (depth > TS__ST_MAX_DEPTH) return ts__error(TS_ERR_ST_TOO_DEEP, "'%s': the header nests JSON deeper than %d levels", p->path, TS__ST_MAX_DEPTH);
     uint32_t obj = p->next_obj++;
@@ -688,13 +723,13 @@ static ts_status parse_entry(st_parser *p, st_entry *e) {
                     int nul;
                     if ((s = lex_string(p, &v, &vl, &nul))) return s;
                     dtype_string = 1;
-                    snprintf(dtype_text, sizeof dtype_text, "%s", v);
                     if (!nul)
                         for (int d = 0; d < TS_ST_DTYPE_COUNT && !dtype_ok; d++)
-                            if (strcmp(v, st_dtypes[d].name) == 0) {
+                            if (st_dtype_len[d] == vl && memcmp(v, st_dtypes[d].name, vl) == 0) {
                                 e->dtype = (ts_st_dtype)d;
                                 dtype_ok = 1;
                             }
+                    if (!dtype_ok) snprintf(dtype_text, sizeof dtype_text, "%s", v);
                 } else if ((s = parse_value(p, 3))) return s;
             } else if (which == 2) {
                 if (peek(p) == '[') {
@@ -755,14 +790,21 @@ static ts_status parse_entry(st_parser *p, st_entry *e) {
             (unsigned long long)e->begin, (unsigned long long)e->end);
     if (p->sem) return TS_OK;
     e->rank = (int)rank;
+    const uint64_t *dims = rank ? p->f->dims + e->shape_at : NULL;
+    uint64_t numel = 1, bits, nbytes;
+    int fits = 1;
+    for (size_t d = 0; d < rank && fits; d++) fits = !__builtin_mul_overflow(numel, dims[d], &numel);
+    fits = fits && !__builtin_mul_overflow(numel, (uint64_t)st_dtypes[e->dtype].bits, &bits) && bits % 8 == 0 && bits / 8 <= (uint64_t)SIZE_MAX;
     char what[400];
-    snprintf(what, sizeof what, "'%s': tensor '%.*s'", path, QUOTE(name));
-    uint64_t nbytes;
-    s = ts__st_tensor_bytes(what, e->dtype, e->rank, rank ? p->f->dims + e->shape_at : NULL, &e->numel, &nbytes);
-    if (s) {
-        p->sem = s;
+    if (!fits) { /* the shared check gives the message */
+        snprintf(what, sizeof what, "'%s': tensor '%.*s'", path, QUOTE(name));
+        p->sem = ts__st_tensor_bytes(what, e->dtype, e->rank, dims, &e->numel, &nbytes);
+        if (!p->sem) p->sem = ts__error(TS_ERR_STATE, "%s: size check disagrees", what); /* cannot happen */
         return TS_OK;
     }
+    e->numel = numel;
+    nbytes = bits / 8;
+    if (e->end - e->begin != nbytes || e->end > p->f->data_len) snprintf(what, sizeof what, "'%s': tensor '%.*s'", path, QUOTE(name));
     if (e->end - e->begin != nbytes)
         SEM(TS_ERR_ST_SIZE_MISMATCH, "%s: data_offsets [%llu, %llu] hold %llu bytes but %llu elements of %s need %llu", what,
             (unsigned long long)e->begin, (unsigned long long)e->end, (unsigned long long)(e->end - e->begin), (unsigned long long)e->numel,
@@ -917,19 +959,24 @@ static ts_status parse_header(ts_st_file *f) {
         return ts__error(TS_ERR_ST_UTF8, "'%s': the header is not valid UTF-8 (byte %zu of the header)", p, bad);
     if (n == 0 || h[0] != '{')
         return ts__error(TS_ERR_ST_HEADER_START, "'%s': the header does not start with '{'%s", p, n == 0 ? " (it is empty)" : "");
-    if (ts__st_json_depth((const char *)h, (size_t)n, TS__ST_MAX_DEPTH) > TS__ST_MAX_DEPTH)
-        return ts__error(TS_ERR_ST_TOO_DEEP, "'%s': the header nests JSON deeper than %d levels", p, TS__ST_MAX_DEPTH);
 
     /* bounded by the header's length, checked against the file's above */
     if (!(f->arena = malloc((size_t)n + 1))) return ts__error(TS_ERR_OUT_OF_MEMORY, "'%s': out of memory for a %llu-byte header", p, (unsigned long long)n);
+    seed_hash();
     st_parser ps = {.f = f, .path = p, .h = h, .n = (size_t)n};
     ts_status s = parse_top(&ps);
     free(ps.keys);
-    if (s) return s;
-    for (size_t i = ps.i; i < n; i++)
+    for (size_t i = ps.i; i < n && !s; i++)
         if (!is_json_space_c(h[i]))
-            return ts__error(TS_ERR_ST_TRAILING, "'%s': byte %zu of the header follows the JSON object and is not a space", p, i);
-    if (ps.sem) return ps.sem; /* its message is the last one set */
+            s = ts__error(TS_ERR_ST_TRAILING, "'%s': byte %zu of the header follows the JSON object and is not a space", p, i);
+    if (!s) s = ps.sem; /* its message is the last one set */
+    /* Nesting deeper than the limit anywhere in the header comes before every
+     * JSON and entry error. Where the parse succeeded it saw every bracket
+     * (and checked the depth itself), so the scan runs only on failure. */
+    if (s && s != TS_ERR_ST_TOO_DEEP && s != TS_ERR_OUT_OF_MEMORY &&
+        ts__st_json_depth((const char *)h, (size_t)n, TS__ST_MAX_DEPTH) > TS__ST_MAX_DEPTH)
+        s = ts__error(TS_ERR_ST_TOO_DEEP, "'%s': the header nests JSON deeper than %d levels", p, TS__ST_MAX_DEPTH);
+    if (s) return s;
 
     for (size_t i = 0; i < f->nt; i++) f->t[i].shape = f->t[i].rank ? f->dims + f->t[i].shape_at : NULL;
     int sorted = 1;

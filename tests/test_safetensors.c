@@ -345,6 +345,132 @@ Test(st_validate, every_truncation_of_a_valid_file_fails_cleanly) {
     ts_st_writer_destroy(w);
 }
 
+/* The one-pass header parser: JSON details it must get as jansson did, and
+ * the order of errors (JSON errors anywhere beat an entry's broken rule). */
+#define E1 "\"a\":{\"dtype\":\"U8\",\"shape\":[1],\"data_offsets\":[0,1]}"
+
+Test(st_parse, escapes_decode_like_json) {
+    /* escaped field names are the fields; escaped tensor names are decoded */
+    cr_expect_eq(open_image("{\"\\u0061\":{\"d\\u0074ype\":\"U\\u0038\",\"shape\":[1],\"data_offsets\":[0,1]}}", "x", 1), TS_OK, "%s",
+                 ts_last_error());
+    const char *h = "{\"\\ud83d\\ude00\\t\\\"\\/\":{\"dtype\":\"U8\",\"shape\":[1],\"data_offsets\":[0,1]}}";
+    size_t n;
+    unsigned char *b = image(h, "x", 1, &n);
+    ts_st_file *f;
+    cr_assert_eq(ts_st_open_memory(b, n, &f), TS_OK, "%s", ts_last_error());
+    ts_st_tensor_info info;
+    cr_expect_eq(ts_st_find(f, "\xf0\x9f\x98\x80\t\"/", &info), TS_OK, "%s", ts_last_error());
+    cr_expect_eq(ts_st_find(f, "\xf0\x9f\x98\x80", &info), TS_ERR_ST_TENSOR_NOT_FOUND);
+    ts_st_close(f);
+    free(b);
+}
+
+Test(st_parse, duplicates_at_every_level_after_decoding) {
+    cr_expect_eq(open_image("{" E1 ",\"\\u0061\":{\"dtype\":\"U8\",\"shape\":[0],\"data_offsets\":[1,1]}}", "x", 1), TS_ERR_ST_DUPLICATE_KEY);
+    cr_expect_eq(open_image("{\"a\":{\"dtype\":\"U8\",\"shape\":[1],\"sh\\u0061pe\":[1],\"data_offsets\":[0,1]}}", "x", 1),
+                 TS_ERR_ST_DUPLICATE_KEY);
+    cr_expect_eq(open_image("{\"a\":{\"dtype\":\"U8\",\"x\":{\"k\":1,\"k\":2},\"shape\":[1],\"data_offsets\":[0,1]}}", "x", 1),
+                 TS_ERR_ST_DUPLICATE_KEY);
+    cr_expect_eq(open_image("{\"a\":{\"dtype\":\"U8\",\"x\":1,\"x\":2,\"shape\":[1],\"data_offsets\":[0,1]}}", "x", 1), TS_ERR_ST_DUPLICATE_KEY);
+    /* the same key in two different objects is not a duplicate */
+    cr_expect_eq(open_image("{\"__metadata__\":{\"k\":\"v\"},\"a\":{\"dtype\":\"U8\",\"x\":{\"k\":[{\"k\":1}]},\"k\":0,\"shape\":[1],\"data_offsets\":[0,1]}}", "x", 1),
+                 TS_OK, "%s", ts_last_error());
+    cr_expect_eq(open_image("{\"__metadata__\":null,\"__metadata__\":null}", NULL, 0), TS_ERR_ST_DUPLICATE_KEY);
+    /* many names: every one found by the hash table */
+    char *big = malloc(4000 * 64 + 16);
+    size_t k = 0;
+    big[k++] = '{';
+    for (int i = 0; i < 4000; i++)
+        k += (size_t)sprintf(big + k, "%s\"t%d\":{\"dtype\":\"U8\",\"shape\":[0],\"data_offsets\":[0,0]}", i ? "," : "", i);
+    big[k++] = '}';
+    big[k] = 0;
+    size_t n;
+    unsigned char *b = image(big, NULL, 0, &n);
+    ts_st_file *f;
+    cr_assert_eq(ts_st_open_memory(b, n, &f), TS_OK, "%s", ts_last_error());
+    for (int i = 0; i < 4000; i++) {
+        char name[16];
+        snprintf(name, sizeof name, "t%d", i);
+        ts_st_tensor_info info;
+        cr_expect_eq(ts_st_find(f, name, &info), TS_OK, "%s", name);
+        cr_expect_str_eq(info.name, name);
+    }
+    ts_st_close(f);
+    free(b);
+    strcpy(big + k - 1, ",\"t3999\":{}}");
+    cr_expect_eq(open_image(big, NULL, 0), TS_ERR_ST_DUPLICATE_KEY);
+    cr_expect(strstr(ts_last_error(), "t3999") != NULL, "%s", ts_last_error());
+    free(big);
+}
+
+Test(st_parse, numbers_strings_and_literals) {
+    /* -0 is the integer 0 (jansson's reading) */
+    cr_expect_eq(open_image("{\"a\":{\"dtype\":\"U8\",\"shape\":[-0],\"data_offsets\":[0,0]}}", NULL, 0), TS_OK, "%s", ts_last_error());
+    cr_expect_eq(open_image("{\"a\":{\"dtype\":\"U8\",\"shape\":[01],\"data_offsets\":[0,1]}}", "x", 1), TS_ERR_ST_JSON);
+    cr_expect_eq(open_image("{\"a\":{\"dtype\":\"U8\",\"shape\":[1.],\"data_offsets\":[0,1]}}", "x", 1), TS_ERR_ST_JSON);
+    cr_expect_eq(open_image("{\"a\":{\"dtype\":\"U8\",\"shape\":[1e2],\"data_offsets\":[0,100]}}", NULL, 0), TS_ERR_ST_BAD_SHAPE);
+    cr_expect_eq(open_image("{\"a\":{\"dtype\":\"U8\",\"shape\":[1],\"data_offsets\":[0,1],\"x\":[1.5e-3,-2E+7,true,false,null]}}", "x", 1),
+                 TS_OK, "%s", ts_last_error());
+    /* beyond 64 bits, anywhere (also in an ignored field, and as a real) */
+    cr_expect_eq(open_image("{\"a\":{\"dtype\":\"U8\",\"x\":9223372036854775808,\"shape\":[1],\"data_offsets\":[0,1]}}", "x", 1), TS_ERR_ST_OVERFLOW);
+    cr_expect_eq(open_image("{\"a\":{\"dtype\":\"U8\",\"x\":-9223372036854775808,\"shape\":[1],\"data_offsets\":[0,1]}}", "x", 1), TS_OK, "%s",
+                 ts_last_error());
+    cr_expect_eq(open_image("{\"a\":{\"dtype\":\"U8\",\"x\":1e400,\"shape\":[1],\"data_offsets\":[0,1]}}", "x", 1), TS_ERR_ST_OVERFLOW);
+    cr_expect_eq(open_image("{\"a\":{\"dtype\":\"U8\",\"x\":tru,\"shape\":[1],\"data_offsets\":[0,1]}}", "x", 1), TS_ERR_ST_JSON);
+    cr_expect_eq(open_image("{\"a\":{\"dtype\":\"U8\",\"x\":\"\t\",\"shape\":[1],\"data_offsets\":[0,1]}}", "x", 1), TS_ERR_ST_JSON);
+    cr_expect_eq(open_image("{\"a\":{\"dtype\":\"U8\",\"x\":\"\\ud800x\",\"shape\":[1],\"data_offsets\":[0,1]}}", "x", 1), TS_ERR_ST_JSON);
+    cr_expect_eq(open_image("{\"a\":{\"dtype\":\"U8\",\"x\":\"\\udc00\",\"shape\":[1],\"data_offsets\":[0,1]}}", "x", 1), TS_ERR_ST_JSON);
+    cr_expect_eq(open_image("{\"a\":{\"dtype\":\"U8\",\"x\":\"\\u00zz\",\"shape\":[1],\"data_offsets\":[0,1]}}", "x", 1), TS_ERR_ST_JSON);
+    /* NUL: allowed in an ignored value, not in any key, not in a dtype */
+    cr_expect_eq(open_image("{\"a\":{\"dtype\":\"U8\",\"x\":\"\\u0000\",\"shape\":[1],\"data_offsets\":[0,1]}}", "x", 1), TS_OK, "%s",
+                 ts_last_error());
+    cr_expect_eq(open_image("{\"a\":{\"dtype\":\"U8\",\"x\":{\"\\u0000\":1},\"shape\":[1],\"data_offsets\":[0,1]}}", "x", 1), TS_ERR_ST_NUL_IN_STRING);
+    cr_expect_eq(open_image("{\"a\":{\"dtype\":\"U8\\u0000\",\"shape\":[1],\"data_offsets\":[0,1]}}", "x", 1), TS_ERR_ST_UNKNOWN_DTYPE);
+    cr_expect_eq(open_image("{\"a\":{\"dtype\":\"U8\",\"shape\":[1],\"data_offsets\":[0,1]},}", "x", 1), TS_ERR_ST_JSON);
+    cr_expect_eq(open_image("{\"a\":{\"dtype\":\"U8\",\"shape\":[1,],\"data_offsets\":[0,1]}}", "x", 1), TS_ERR_ST_JSON);
+    cr_expect_eq(open_image("{\"a\" {}}", NULL, 0), TS_ERR_ST_JSON);
+    cr_expect_eq(open_image("{1:2}", NULL, 0), TS_ERR_ST_JSON);
+}
+
+Test(st_parse, json_errors_come_before_entry_rules) {
+    /* an entry rule broken early, a JSON error late: the JSON error */
+    cr_expect_eq(open_image("{\"a\":{\"dtype\":\"Q4\",\"shape\":[1],\"data_offsets\":[0,1]},\"b\":[1,}", "x", 1), TS_ERR_ST_JSON);
+    cr_expect_eq(open_image("{\"a\":5,\"b\":{},\"b\":{}}", NULL, 0), TS_ERR_ST_DUPLICATE_KEY);
+    cr_expect_eq(open_image("{\"a\":5,\"b\":99999999999999999999}", NULL, 0), TS_ERR_ST_OVERFLOW);
+    /* trailing bytes come after JSON errors and before entry rules */
+    cr_expect_eq(open_image("{\"a\":5} x", NULL, 0), TS_ERR_ST_TRAILING);
+    /* nesting too deep anywhere comes first, even past an error or the object */
+    char h[400] = "{\"a\":5,\"b\":";
+    for (int i = 0; i < 70; i++) strcat(h, "[");
+    cr_expect_eq(open_image(h, NULL, 0), TS_ERR_ST_TOO_DEEP);
+    strcpy(h, "{\"a\":5} ");
+    for (int i = 0; i < 70; i++) strcat(h, "{");
+    cr_expect_eq(open_image(h, NULL, 0), TS_ERR_ST_TOO_DEEP);
+    /* the first broken rule in header order is the one reported */
+    cr_expect_eq(open_image("{\"a\":{\"shape\":[1],\"data_offsets\":[0,1]},\"b\":5}", NULL, 0), TS_ERR_ST_MISSING_DTYPE);
+    cr_expect_eq(open_image("{\"b\":5,\"a\":{\"shape\":[1],\"data_offsets\":[0,1]}}", NULL, 0), TS_ERR_ST_ENTRY_NOT_OBJECT);
+    cr_expect(strstr(ts_last_error(), "'b'") != NULL, "%s", ts_last_error());
+    cr_expect_eq(open_image("{\"__metadata__\":{\"k\":1},\"b\":5}", NULL, 0), TS_ERR_ST_METADATA_NOT_STRING);
+}
+
+Test(st_parse, metadata_sorted_and_found) {
+    const char *h = "{\"__metadata__\":{\"z\":\"1\",\"a\":\"2\",\"m\\u00e9\":\"\\u00e9\"}," E1 "}";
+    size_t n;
+    unsigned char *b = image(h, "x", 1, &n);
+    ts_st_file *f;
+    cr_assert_eq(ts_st_open_memory(b, n, &f), TS_OK, "%s", ts_last_error());
+    cr_assert_eq(ts_st_metadata_count(f), 3);
+    const char *k, *v;
+    ts_st_metadata_at(f, 0, &k, &v);
+    cr_expect_str_eq(k, "a");
+    ts_st_metadata_at(f, 2, &k, &v);
+    cr_expect_str_eq(k, "z");
+    cr_expect_str_eq(ts_st_metadata_get(f, "m\xc3\xa9"), "\xc3\xa9");
+    cr_expect_null(ts_st_metadata_get(f, "q"));
+    ts_st_close(f);
+    free(b);
+}
+
 /* ---------------------------------------------------------------- the writer */
 
 Test(st_write, canonical_layout) {
