@@ -392,6 +392,10 @@ static ts_status write_data(const ts_st_writer *w, const w_entry **order, ts__st
 
 /* ---------------------------------------------------------------- save and serialize */
 
+static int open_dir_default(const char *path) { return open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC); }
+
+ts__st_io ts__st_io_calls = {mkstemp, write, fchmod, fsync, close, rename, open_dir_default};
+
 typedef struct fd_sink {
     int fd;
     const char *path;
@@ -401,11 +405,12 @@ static ts_status fd_write(void *sink, const void *p, size_t n) {
     fd_sink *f = sink;
     const char *c = p;
     while (n) {
-        ssize_t k = write(f->fd, c, n);
+        ssize_t k = ts__st_io_calls.write(f->fd, c, n);
         if (k < 0) {
             if (errno == EINTR) continue;
             return ts__error(TS_ERR_IO, "cannot write '%s': %s", f->path, strerror(errno));
         }
+        if (k == 0) return ts__error(TS_ERR_IO, "cannot write '%s': no progress (device full?)", f->path);
         c += k;
         n -= (size_t)k;
     }
@@ -449,7 +454,12 @@ ts_status ts_st_writer_save(ts_st_writer *w, const char *path) {
     }
     memcpy(tmp, path, plen);
     memcpy(tmp + plen, ".tmp.XXXXXX", 12);
-    int fd = mkstemp(tmp);
+    /* Nothing lost on write: the bytes go to a temporary file in the same
+     * folder, which is synced to disk before it replaces `path` by rename
+     * (atomic on POSIX), and the folder is synced after. A failure or a crash
+     * at any step leaves `path` as it was (the old file, or none); a failure
+     * removes the temporary file. */
+    int fd = ts__st_io_calls.mkstemp(tmp);
     if (fd < 0) {
         s = ts__error(TS_ERR_IO, "cannot create a temporary file next to '%s': %s", path, strerror(errno));
         goto out;
@@ -460,10 +470,29 @@ ts_status ts_st_writer_save(ts_st_writer *w, const char *path) {
     s = fd_write(&sink, len8, 8);
     if (!s) s = fd_write(&sink, h, hlen);
     if (!s) s = write_data(w, order, fd_write, &sink);
-    if (!s && fchmod(fd, 0644) != 0) s = ts__error(TS_ERR_IO, "cannot set the mode of '%s': %s", tmp, strerror(errno));
-    if (close(fd) != 0 && !s) s = ts__error(TS_ERR_IO, "cannot write '%s': %s", tmp, strerror(errno));
-    if (!s && rename(tmp, path) != 0) s = ts__error(TS_ERR_IO, "cannot rename '%s' to '%s': %s", tmp, path, strerror(errno));
-    if (s) unlink(tmp);
+    if (!s && ts__st_io_calls.fchmod(fd, 0644) != 0) s = ts__error(TS_ERR_IO, "cannot set the mode of '%s': %s", tmp, strerror(errno));
+    if (!s && ts__st_io_calls.fsync(fd) != 0) s = ts__error(TS_ERR_IO, "cannot sync '%s' to disk: %s", tmp, strerror(errno));
+    if (ts__st_io_calls.close(fd) != 0 && !s) s = ts__error(TS_ERR_IO, "cannot write '%s': %s", tmp, strerror(errno));
+    if (!s && ts__st_io_calls.rename(tmp, path) != 0) s = ts__error(TS_ERR_IO, "cannot rename '%s' to '%s': %s", tmp, path, strerror(errno));
+    if (s) {
+        unlink(tmp);
+        goto out;
+    }
+    /* the rename is only durable once the folder is synced */
+    char *dir = ts__strdup(path);
+    if (!dir) {
+        s = TS_ERR_OUT_OF_MEMORY;
+        goto out;
+    }
+    char *slash = strrchr(dir, '/');
+    if (!slash) strcpy(dir, ".");
+    else if (slash == dir) dir[1] = 0;
+    else *slash = 0;
+    int dfd = ts__st_io_calls.open_dir(dir);
+    if (dfd < 0 || ts__st_io_calls.fsync(dfd) != 0)
+        s = ts__error(TS_ERR_IO, "'%s' is written and renamed, but its folder '%s' could not be synced: %s", path, dir, strerror(errno));
+    if (dfd >= 0) ts__st_io_calls.close(dfd);
+    free(dir);
 out:
     free(tmp);
     free(h);

@@ -9,8 +9,10 @@
 #include <criterion/criterion.h>
 
 #include "tessera_safetensors.h"
+#include "formats/safetensors_internal.h" /* ts__st_io_calls, for fault injection */
 
 #include <dirent.h>
+#include <fcntl.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -585,6 +587,164 @@ Test(st_write, save_is_atomic_and_readable) {
     for (struct dirent *e; (e = readdir(d));) entries += e->d_name[0] != '.';
     closedir(d);
     cr_expect_eq(entries, 1, "a temporary file was left behind");
+    rm_rf(tmpdir);
+}
+
+/* Fault injection into ts_st_writer_save: call number `fail_at` (counting
+ * every system call of the save) fails with a plausible errno, or, with
+ * `crash`, kills the process where the call would be. */
+static int io_calls, io_fail_at = -1, io_crash, io_renamed;
+static const char *io_failed_step;
+
+static int io_inject(const char *step) {
+    if (io_calls++ != io_fail_at) return 0;
+    io_failed_step = step;
+    if (io_crash) _exit(3);
+    return 1;
+}
+static int fi_mkstemp(char *t) { if (io_inject("mkstemp")) { errno = EACCES; return -1; } return mkstemp(t); }
+static ssize_t fi_write(int fd, const void *p, size_t n) {
+    if (io_inject("write")) { errno = ENOSPC; return -1; }
+    return write(fd, p, n < 5 ? n : 5); /* short writes, so the loop is exercised */
+}
+static int fi_fchmod(int fd, mode_t m) { if (io_inject("fchmod")) { errno = EPERM; return -1; } return fchmod(fd, m); }
+static int fi_fsync(int fd) { if (io_inject("fsync")) { errno = EIO; return -1; } return fsync(fd); }
+static int fi_close(int fd) { int r = close(fd); if (io_inject("close")) { errno = EIO; return -1; } return r; }
+static int fi_rename(const char *a, const char *b) {
+    if (io_inject("rename")) { errno = EXDEV; return -1; }
+    int r = rename(a, b);
+    io_renamed = r == 0;
+    return r;
+}
+static int fi_open_dir(const char *d) { if (io_inject("open_dir")) { errno = EACCES; return -1; } return open(d, O_RDONLY | O_DIRECTORY); }
+
+static unsigned char *slurp(const char *path, size_t *n) {
+    FILE *f = fopen(path, "rb");
+    cr_assert_not_null(f, "%s", path);
+    fseek(f, 0, SEEK_END);
+    *n = (size_t)ftell(f);
+    fseek(f, 0, SEEK_SET);
+    unsigned char *b = malloc(*n + 1);
+    cr_assert_eq(fread(b, 1, *n, f), *n);
+    fclose(f);
+    return b;
+}
+
+static int folder_entries(const char *dir) {
+    DIR *d = opendir(dir);
+    int entries = 0;
+    for (struct dirent *e; (e = readdir(d));) entries += e->d_name[0] != '.';
+    closedir(d);
+    return entries;
+}
+
+static void save_old_and_make_new(const char *path, unsigned char **old, size_t *nold, unsigned char **nw, size_t *nnew, ts_st_writer **wnew) {
+    ts_st_writer *w;
+    cr_assert_eq(ts_st_writer_create(&w), TS_OK);
+    cr_assert_eq(ts_st_writer_add(w, "old", TS_ST_F32, 1, (uint64_t[]){4}, F4X, 16), TS_OK);
+    cr_assert_eq(ts_st_writer_save(w, path), TS_OK, "%s", ts_last_error());
+    ts_st_writer_destroy(w);
+    *old = slurp(path, nold);
+    cr_assert_eq(ts_st_writer_create(wnew), TS_OK);
+    static uint8_t big[3000];
+    for (size_t i = 0; i < sizeof big; i++) big[i] = (uint8_t)(i * 7);
+    cr_assert_eq(ts_st_writer_add(*wnew, "a", TS_ST_U8, 1, (uint64_t[]){sizeof big}, big, sizeof big), TS_OK);
+    cr_assert_eq(ts_st_writer_add(*wnew, "b", TS_ST_F32, 1, (uint64_t[]){4}, F4X, 16), TS_OK);
+    cr_assert_eq(ts_st_writer_metadata(*wnew, "k", "v"), TS_OK);
+    void *m;
+    cr_assert_eq(ts_st_writer_serialize(*wnew, &m, nnew), TS_OK);
+    *nw = m;
+}
+
+static void install_faults(void) {
+    ts__st_io_calls = (ts__st_io){fi_mkstemp, fi_write, fi_fchmod, fi_fsync, fi_close, fi_rename, fi_open_dir};
+}
+
+Test(st_write, a_failure_at_any_step_leaves_the_old_file) {
+    make_tmpdir();
+    char path[400];
+    snprintf(path, sizeof path, "%s/model.safetensors", tmpdir);
+    unsigned char *old, *nw;
+    size_t nold, nnew;
+    ts_st_writer *w;
+    save_old_and_make_new(path, &old, &nold, &nw, &nnew, &w);
+    install_faults();
+    int steps = 0;
+    for (int k = 0;; k++) {
+        io_calls = 0;
+        io_fail_at = k;
+        io_renamed = 0;
+        io_failed_step = NULL;
+        ts_status s = ts_st_writer_save(w, path);
+        size_t n;
+        unsigned char *now = slurp(path, &n);
+        if (!io_failed_step) { /* every step passed: the new file */
+            cr_expect_eq(s, TS_OK, "%s", ts_last_error());
+            cr_expect(n == nnew && memcmp(now, nw, n) == 0, "the saved file differs from the serialized bytes");
+            free(now);
+            break;
+        }
+        steps++;
+        /* closing the folder (read-only, after its sync) is the one step whose failure does not matter */
+        if (!(io_renamed && strcmp(io_failed_step, "close") == 0 && s == TS_OK))
+            cr_expect_eq(s, TS_ERR_IO, "step %d (%s): %s", k, io_failed_step, ts_status_name(s));
+        if (!io_renamed)
+            cr_expect(n == nold && memcmp(now, old, n) == 0, "step %d (%s) changed the old file", k, io_failed_step);
+        else /* only the folder sync failed: the complete new file is in place, and the error says so */
+            cr_expect(n == nnew && memcmp(now, nw, n) == 0 && strstr(ts_last_error(), "renamed"), "step %d (%s): %s", k, io_failed_step,
+                      ts_last_error());
+        cr_expect_eq(folder_entries(tmpdir), 1, "step %d (%s) left a temporary file", k, io_failed_step);
+        free(now);
+        if (io_renamed) write_bytes(path, old, nold);
+    }
+    /* mkstemp, 2 + 2 tensors' writes (short ones: many), fchmod, fsync, close, rename, open_dir, fsync, close */
+    cr_expect_gt(steps, 600, "only %d steps were injected", steps);
+    ts_st_writer_destroy(w);
+    free(old);
+    free(nw);
+    rm_rf(tmpdir);
+}
+
+Test(st_write, a_crash_at_any_step_leaves_a_whole_file) {
+    make_tmpdir();
+    char path[400];
+    snprintf(path, sizeof path, "%s/model.safetensors", tmpdir);
+    unsigned char *old, *nw;
+    size_t nold, nnew;
+    ts_st_writer *w;
+    save_old_and_make_new(path, &old, &nold, &nw, &nnew, &w);
+    install_faults();
+    for (int k = 0;; k += 1 + k / 8) { /* every early step, then sparser through the many short writes */
+        fflush(NULL);
+        pid_t pid = fork();
+        cr_assert_neq(pid, -1);
+        if (pid == 0) {
+            io_crash = 1;
+            io_fail_at = k;
+            _exit(ts_st_writer_save(w, path) == TS_OK ? 0 : 1);
+        }
+        int st;
+        waitpid(pid, &st, 0);
+        cr_assert(WIFEXITED(st));
+        size_t n;
+        unsigned char *now = slurp(path, &n);
+        int is_old = n == nold && memcmp(now, old, n) == 0, is_new = n == nnew && memcmp(now, nw, n) == 0;
+        cr_expect(is_old || is_new, "a crash at step %d left a file that is neither the old nor the new one", k);
+        free(now);
+        if (WEXITSTATUS(st) == 0) { /* no step left to crash at */
+            cr_expect(is_new);
+            break;
+        }
+        cr_expect_eq(WEXITSTATUS(st), 3);
+        /* a crash may leave the temporary file (never the target half-written): clear it */
+        char cmd[600];
+        snprintf(cmd, sizeof cmd, "rm -f '%s'/*.tmp.*", tmpdir);
+        cr_expect_eq(system(cmd), 0);
+        write_bytes(path, old, nold);
+    }
+    ts_st_writer_destroy(w);
+    free(old);
+    free(nw);
     rm_rf(tmpdir);
 }
 
