@@ -590,6 +590,48 @@ Test(st_write, save_is_atomic_and_readable) {
     rm_rf(tmpdir);
 }
 
+Test(st_write, aligned_options) {
+    ts_st_writer *w;
+    cr_assert_eq(ts_st_writer_create(&w), TS_OK);
+    ts_st_write_options o = TS_ST_WRITE_OPTIONS_INIT;
+    o.data_align = 12;
+    cr_expect_eq(ts_st_writer_set_options(w, &o), TS_ERR_INVALID_ARGUMENT);
+    o.data_align = 8192;
+    cr_expect_eq(ts_st_writer_set_options(w, &o), TS_ERR_INVALID_ARGUMENT);
+    o.data_align = 8;
+    o.tensor_align = 100;
+    cr_expect_eq(ts_st_writer_set_options(w, &o), TS_ERR_INVALID_ARGUMENT);
+    o.size = 4;
+    cr_expect_eq(ts_st_writer_set_options(w, &o), TS_ERR_VERSION);
+    o = (ts_st_write_options)TS_ST_WRITE_OPTIONS_INIT;
+    o.tensor_align = 256;
+    cr_assert_eq(ts_st_writer_set_options(w, &o), TS_OK);
+    /* a name with the padding prefix moves the padding to another prefix */
+    cr_assert_eq(ts_st_writer_add(w, "__padding.0", TS_ST_U8, 1, (uint64_t[]){3}, "abc", 3), TS_OK);
+    cr_assert_eq(ts_st_writer_add(w, "b", TS_ST_U8, 1, (uint64_t[]){5}, "defgh", 5), TS_OK);
+    cr_assert_eq(ts_st_writer_add(w, "c", TS_ST_U8, 1, (uint64_t[]){0}, NULL, 0), TS_OK);
+    cr_assert_eq(ts_st_writer_add(w, "d", TS_ST_F32, 1, (uint64_t[]){4}, F4X, 16), TS_OK);
+    void *buf;
+    size_t n;
+    cr_assert_eq(ts_st_writer_serialize(w, &buf, &n), TS_OK, "%s", ts_last_error());
+    ts_st_file *f;
+    cr_assert_eq(ts_st_open_memory(buf, n, &f), TS_OK, "%s", ts_last_error());
+    cr_expect_eq((8 + ts_st_header_size(f)) % 256, 0);
+    cr_expect_eq(ts_st_count(f), 4 + 3); /* d (F32 first), pad, __padding.0, pad, b, pad, c (empty, aligned too) */
+    const char *names[] = {"d", "__padding.0", "b", "c"};
+    for (int i = 0; i < 4; i++) {
+        ts_st_tensor_info t;
+        cr_assert_eq(ts_st_find(f, names[i], &t), TS_OK, "%s", names[i]);
+        cr_expect_eq(t.begin % 256, 0, "%s at %llu", names[i], (unsigned long long)t.begin);
+    }
+    ts_st_tensor_info t;
+    cr_expect_eq(ts_st_find(f, "___padding.0", &t), TS_OK, "%s", ts_last_error());
+    cr_expect_eq(t.nbytes, 256 - 16);
+    ts_st_close(f);
+    free(buf);
+    ts_st_writer_destroy(w);
+}
+
 /* Fault injection into ts_st_writer_save: call number `fail_at` (counting
  * every system call of the save) fails with a plausible errno, or, with
  * `crash`, kills the process where the call would be. */
