@@ -210,9 +210,15 @@ typedef enum ts_st_convert {
 typedef struct ts_st_upload_options {
     size_t size;          /* sizeof(ts_st_upload_options), for growth */
     ts_st_convert convert;
-    size_t chunk_bytes;   /* bound of each transfer and of the staging buffer; 0: 4 MiB */
+    size_t chunk_bytes;   /* bound of each transfer and of each staging buffer; 0: 4 MiB */
+    /* Since the second version (callers with a smaller size get the default):
+     * threads uploading the tensors of a file or collection, each with its
+     * own staging buffer; 0: the online cores; 1: serial. Results are the
+     * same whatever the count. Backends other than ref and opencl get one
+     * call at a time (conversion still runs in parallel). */
+    int threads;
 } ts_st_upload_options;
-#define TS_ST_UPLOAD_OPTIONS_INIT {sizeof(ts_st_upload_options), TS_ST_CONVERT_IF_UNSUPPORTED, 0}
+#define TS_ST_UPLOAD_OPTIONS_INIT {sizeof(ts_st_upload_options), TS_ST_CONVERT_IF_UNSUPPORTED, 0, 0}
 
 /* Creates a tensor on `ctx` holding the file tensor `info` (opts NULL: the
  * defaults). A scalar becomes shape [1]; ranks above TS_MAX_RANK and dtypes
