@@ -110,9 +110,26 @@ static ts_status upload_one(ts_context *ctx, const ts_st_tensor_info *info, cons
     size_t chunk = o->chunk_bytes;
     ts_dtype from;
     ts_st_dtype_to_ts(info->dtype, &from);
-    if (td == from) { /* straight from the mapping, no staging copy */
-        if ((uint64_t)info->numel * ts_dtype_size(td) != info->nbytes)
-            s = ts__error(TS_ERR_UNSUPPORTED, "runtime dtype %s does not have the file's element size", ts_dtype_name(td));
+    size_t out_bytes = (size_t)info->numel * ts_dtype_size(td);
+    void *direct = NULL;
+    if (td == from && out_bytes != info->nbytes)
+        s = ts__error(TS_ERR_UNSUPPORTED, "runtime dtype %s does not have the file's element size", ts_dtype_name(td));
+    else if (out_bytes) {
+        /* where the device shares host memory: copy or convert straight from the file's mapping into the buffer */
+        if (lock) pthread_mutex_lock(lock);
+        ts_status m = ts__tensor_map_write(t, 0, out_bytes, &direct);
+        if (lock) pthread_mutex_unlock(lock);
+        if (m && m != TS_ERR_UNSUPPORTED) s = m;
+    }
+    if (s) {
+    } else if (direct) {
+        if (td == from) memcpy(direct, src, out_bytes);
+        else if (from == TS_F16) f16_to_f32(direct, src, (size_t)info->numel);
+        else bf16_to_f32(direct, src, (size_t)info->numel);
+        if (lock) pthread_mutex_lock(lock);
+        s = ts__tensor_unmap(t, direct);
+        if (lock) pthread_mutex_unlock(lock);
+    } else if (td == from) { /* straight from the mapping, no staging copy */
         for (size_t at = 0; at < info->nbytes && !s; at += chunk) {
             size_t n = info->nbytes - at < chunk ? info->nbytes - at : chunk;
             if (lock) pthread_mutex_lock(lock);
