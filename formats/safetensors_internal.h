@@ -13,8 +13,9 @@
 
 /* The reference's limit on the header length. */
 #define TS__ST_MAX_HEADER 100000000ull
-/* Deepest JSON nesting accepted (a valid header needs 3). Checked by a scan
- * before jansson parses, so hostile nesting cannot exhaust its recursion. */
+/* Deepest JSON nesting accepted (a valid header needs 3). The header parser
+ * checks it as it recurses (so hostile nesting cannot exhaust the stack);
+ * the index reader scans for it before jansson parses. */
 #define TS__ST_MAX_DEPTH 64
 /* Default transfer chunk of uploads and downloads. */
 #define TS__ST_CHUNK (4u << 20)

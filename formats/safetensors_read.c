@@ -1,17 +1,20 @@
 /* safetensors_read.c: the strict Safetensors reader.
  *
- * Sections: dtypes; shared checks (UTF-8, nesting depth, sizes); header
- * validation (prefix, text, JSON, entries, coverage); opening and queries.
+ * Sections: dtypes; shared checks (UTF-8, nesting depth, sizes); the file
+ * and its name table; the one-pass header parser (lexer, values, entries,
+ * __metadata__, the top level); header validation; opening and queries.
  *
  * Order of validation, so that nothing past the header is read before the
  * header is known good and no allocation depends on an unchecked size:
  *   1. prefix: file >= 8 bytes, header length <= 100 MB and inside the file
- *   2. text: UTF-8, first byte '{', nesting depth (before jansson recurses)
- *   3. JSON: jansson with duplicate keys rejected; after the object only
- *      JSON whitespace
- *   4. each entry in header order: object, dtype, shape, data_offsets,
- *      begin <= end, sizes without overflow, whole bytes, size match, inside
- *      the data buffer
+ *   2. text: UTF-8, first byte '{'
+ *   3. one pass over the JSON into the tensor table: JSON errors (syntax,
+ *      duplicate keys, NUL in keys, numbers beyond 64 bits) stop it; the
+ *      first broken entry rule in header order (object, dtype, shape,
+ *      data_offsets, begin <= end, sizes without overflow, whole bytes,
+ *      size match, inside the data buffer) is kept and reported after
+ *   4. after the object only JSON whitespace; on any failure so far, a
+ *      nesting deeper than 64 anywhere is reported instead (as before)
  *   5. coverage: sorted by offsets, each tensor starts where the previous
  *      ended (overlap / hole) and the last ends at the end of the file. */
 #include "safetensors_internal.h"
@@ -19,6 +22,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -235,10 +239,14 @@ static uint64_t name_hash(const char *s, size_t n) {
     return h ^ (h >> 29);
 }
 
-static void seed_hash(void) {
-    if (hash_seed) return; /* a benign race: any value works */
+static void seed_once(void) {
     uint64_t v = (uint64_t)(uintptr_t)&v ^ ((uint64_t)(ts__now_ms() * 1e6) * 0x9E3779B97F4A7C15ull) ^ (uint64_t)getpid();
     hash_seed = v | 1;
+}
+
+static void seed_hash(void) {
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, seed_once);
 }
 
 /* Index of the tensor named s[0..n) with hash h, or -1. */
