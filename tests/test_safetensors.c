@@ -455,6 +455,25 @@ Test(st_parse, json_errors_come_before_entry_rules) {
     cr_expect_eq(open_image("{\"__metadata__\":{\"k\":1},\"b\":5}", NULL, 0), TS_ERR_ST_METADATA_NOT_STRING);
 }
 
+Test(st_parse, out_of_order_header_sorts_and_still_finds) {
+    const char *h = "{\"z\":{\"dtype\":\"U8\",\"shape\":[2],\"data_offsets\":[3,5]},\"m\":{\"dtype\":\"U8\",\"shape\":[0],\"data_offsets\":[3,3]},"
+                    "\"a\":{\"dtype\":\"U8\",\"shape\":[3],\"data_offsets\":[0,3]}}";
+    size_t n;
+    unsigned char *b = image(h, "abcde", 5, &n);
+    ts_st_file *f;
+    cr_assert_eq(ts_st_open_memory(b, n, &f), TS_OK, "%s", ts_last_error());
+    const char *order[] = {"a", "m", "z"};
+    for (size_t i = 0; i < 3; i++) {
+        ts_st_tensor_info t, u;
+        cr_assert_eq(ts_st_tensor_at(f, i, &t), TS_OK);
+        cr_expect_str_eq(t.name, order[i]);
+        cr_assert_eq(ts_st_find(f, order[i], &u), TS_OK, "%s", order[i]);
+        cr_expect_eq(u.data, t.data);
+    }
+    ts_st_close(f);
+    free(b);
+}
+
 Test(st_parse, metadata_sorted_and_found) {
     const char *h = "{\"__metadata__\":{\"z\":\"1\",\"a\":\"2\",\"m\\u00e9\":\"\\u00e9\"}," E1 "}";
     size_t n;
