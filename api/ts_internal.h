@@ -38,6 +38,14 @@ void ts__sb_puts(ts__sb *sb, const char *s);
 char *ts__sb_finish(ts__sb *sb); /* caller frees; NULL on failure */
 void ts__sb_free(ts__sb *sb);
 
+/* Direct writes into a contiguous tensor's storage where the backend
+ * shares host memory (backend interface v2, buffer_map_write): *host points
+ * at bytes [byte_offset, byte_offset + bytes) of the tensor until
+ * ts__tensor_unmap. TS_ERR_UNSUPPORTED when the backend cannot (then use
+ * ts_tensor_write_range). */
+ts_status ts__tensor_map_write(ts_tensor *t, size_t byte_offset, size_t bytes, void **host);
+ts_status ts__tensor_unmap(ts_tensor *t, void *host);
+
 /* Monotonic clock in milliseconds. */
 double ts__now_ms(void);
 

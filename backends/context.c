@@ -288,6 +288,21 @@ ts_status ts_tensor_write_range(ts_tensor *t, size_t byte_offset, const void *ho
     return t->st->ctx->be->buffer_write(t->st->ctx->dev, t->st->buf, (size_t)t->offset * ts_dtype_size(t->dtype) + byte_offset, host, bytes);
 }
 
+ts_status ts__tensor_map_write(ts_tensor *t, size_t byte_offset, size_t bytes, void **host) {
+    *host = NULL;
+    if (!t || !is_contiguous(t)) return TS_ERR_UNSUPPORTED;
+    const ts_backend *be = t->st->ctx->be;
+    if (be->version < 2 || !be->buffer_map_write || !be->buffer_unmap) return TS_ERR_UNSUPPORTED;
+    size_t total = (size_t)ts_tensor_numel(t) * ts_dtype_size(t->dtype);
+    if (byte_offset > total || bytes > total - byte_offset || !bytes)
+        return ts__error(TS_ERR_INDEX, "ts__tensor_map_write: bytes %zu..%zu are outside the tensor's %zu", byte_offset, byte_offset + bytes, total);
+    return be->buffer_map_write(t->st->ctx->dev, t->st->buf, (size_t)t->offset * ts_dtype_size(t->dtype) + byte_offset, bytes, host);
+}
+
+ts_status ts__tensor_unmap(ts_tensor *t, void *host) {
+    return t->st->ctx->be->buffer_unmap(t->st->ctx->dev, t->st->buf, host);
+}
+
 /* ---------------------------------------------------------------- module cache */
 
 static uint64_t module_key(const ts_kernel *k, const ts__plan *p) {

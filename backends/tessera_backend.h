@@ -20,7 +20,7 @@
 extern "C" {
 #endif
 
-#define TS_BACKEND_VERSION 1
+#define TS_BACKEND_VERSION 2
 
 /* Source dialects the shared code generator can emit. */
 typedef enum ts_dialect {
@@ -100,6 +100,17 @@ typedef struct ts_backend {
     ts_status (*launch)(void *dev, void *module, const ts_launch_request *req, double *ms);
     ts_status (*synchronize)(void *dev);
     /* v1 end. Members added later are appended below with "valid since". */
+
+    /* Valid since version 2, optional (NULL: absent). Where the device
+     * shares host memory: a host pointer through which bytes [offset,
+     * offset + bytes) of buf are written directly (their previous contents
+     * are undefined once mapped), so uploads need no staging copy. The
+     * backend may refuse (TS_ERR_UNSUPPORTED, e.g. a discrete device); the
+     * core then falls back to buffer_write. buffer_unmap makes the bytes
+     * visible to the device. Disjoint ranges may be mapped from several
+     * threads at once. */
+    ts_status (*buffer_map_write)(void *dev, void *buf, size_t offset, size_t bytes, void **host);
+    ts_status (*buffer_unmap)(void *dev, void *buf, void *host);
 } ts_backend;
 
 /* Entry point of a plugin library. */

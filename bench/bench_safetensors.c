@@ -10,6 +10,7 @@
  *                       the same bytes from the same mapping into a buffer
  *                       touched beforehand (the bound of any host copy)
  *   safetensors_upload_bf16  the same bytes as bf16 converted to f32 on the way
+ *                       (uploads use the default options: threads = cores)
  *
  * Files are written to a temporary folder with our writer and removed. */
 #include "bench.h"
@@ -189,8 +190,9 @@ static void bench_upload_file(ts_bench_report *r, const ts_bench_options *o, con
         snprintf(e.peer, sizeof e.peer, "memcpy");
         e.peer_ms = ts_bench_median(m, reps);
         e.gbps = (double)total / (e.ours_ms * 1e6);
-        snprintf(e.note, sizeof e.note, "file bytes per second incl. tensor creation%s; memcpy %.2f GB/s",
-                 convert == TS_ST_CONVERT_ALWAYS ? " and bf16->f32" : "", (double)total / (e.peer_ms * 1e6));
+        long cores = sysconf(_SC_NPROCESSORS_ONLN);
+        snprintf(e.note, sizeof e.note, "file bytes per second incl. tensor creation%s, default options (%ld threads); memcpy %.2f GB/s",
+                 convert == TS_ST_CONVERT_ALWAYS ? " and bf16->f32 (twice the bytes out)" : "", cores, (double)total / (e.peer_ms * 1e6));
         ts_bench_add(r, &e);
         ts_context_destroy(ctx);
     }

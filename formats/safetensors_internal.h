@@ -9,11 +9,13 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 /* The reference's limit on the header length. */
 #define TS__ST_MAX_HEADER 100000000ull
-/* Deepest JSON nesting accepted (a valid header needs 3). Checked by a scan
- * before jansson parses, so hostile nesting cannot exhaust its recursion. */
+/* Deepest JSON nesting accepted (a valid header needs 3). The header parser
+ * checks it as it recurses (so hostile nesting cannot exhaust the stack);
+ * the index reader scans for it before jansson parses. */
 #define TS__ST_MAX_DEPTH 64
 /* Default transfer chunk of uploads and downloads. */
 #define TS__ST_CHUNK (4u << 20)
@@ -43,5 +45,19 @@ ts_status ts__st_download(const ts_tensor *t, ts_st_dtype as, int base_known, si
  * storage offset 0 (tensors of a set are), which allows chunked downloads. */
 ts_status ts__st_writer_add_tensor(ts_st_writer *w, const char *name, const ts_tensor *t, ts_st_dtype as, int rank, const uint64_t *shape,
                                    int base_known);
+
+/* The system calls of ts_st_writer_save, replaceable for fault injection
+ * (tests/test_safetensors.c fails or kills each step in turn). Defaults:
+ * mkstemp, write, fchmod, fsync, close, rename, open (of the folder). */
+typedef struct ts__st_io {
+    int (*mkstemp)(char *tmpl);
+    ssize_t (*write)(int fd, const void *p, size_t n);
+    int (*fchmod)(int fd, mode_t mode);
+    int (*fsync)(int fd);
+    int (*close)(int fd);
+    int (*rename)(const char *from, const char *to);
+    int (*open_dir)(const char *path);
+} ts__st_io;
+extern ts__st_io ts__st_io_calls;
 
 #endif

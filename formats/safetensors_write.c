@@ -34,12 +34,29 @@ struct ts_st_writer {
     size_t n, cap;
     char **mkey, **mval;
     size_t nmeta, capmeta;
+    size_t data_align, tensor_align; /* ts_st_write_options (tensor_align 0: packed) */
 };
 
 ts_status ts_st_writer_create(ts_st_writer **out) {
     if (!out) return ts__error(TS_ERR_INVALID_ARGUMENT, "ts_st_writer_create: out is NULL");
     *out = ts__calloc(1, sizeof **out);
-    return *out ? TS_OK : TS_ERR_OUT_OF_MEMORY;
+    if (!*out) return TS_ERR_OUT_OF_MEMORY;
+    (*out)->data_align = 8;
+    return TS_OK;
+}
+
+static int pow2_in(size_t v, size_t lo, size_t hi) { return v >= lo && v <= hi && (v & (v - 1)) == 0; }
+
+ts_status ts_st_writer_set_options(ts_st_writer *w, const ts_st_write_options *o) {
+    if (!w || !o) return ts__error(TS_ERR_INVALID_ARGUMENT, "ts_st_writer_set_options: NULL argument");
+    if (o->size < sizeof(size_t) * 3) return ts__error(TS_ERR_VERSION, "ts_st_writer_set_options: options size %zu is too small", o->size);
+    size_t da = o->data_align ? o->data_align : 8, ta = o->tensor_align > 1 ? o->tensor_align : 0;
+    if (!pow2_in(da, 8, 4096)) return ts__error(TS_ERR_INVALID_ARGUMENT, "ts_st_writer_set_options: data_align %zu is not a power of two in 8..4096", da);
+    if (ta && !pow2_in(ta, 2, 4096))
+        return ts__error(TS_ERR_INVALID_ARGUMENT, "ts_st_writer_set_options: tensor_align %zu is not a power of two up to 4096", ta);
+    w->data_align = da > ta ? da : ta; /* so that tensors are aligned in the file too */
+    w->tensor_align = ta;
+    return TS_OK;
 }
 
 void ts_st_writer_destroy(ts_st_writer *w) {
@@ -261,13 +278,42 @@ static int cmp_order(const void *a, const void *b) {
 
 static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
 
-/* The header (padded) and the tensor order. Caller frees *header and *order. */
-static ts_status build_header(const ts_st_writer *w, char **header, size_t *hlen, const w_entry ***order, uint64_t *data_len) {
+/* Where each tensor goes: the tensor order, and the data offset at which
+ * each starts (past any padding before it, with tensor_align). */
+typedef struct layout {
+    const w_entry **order;
+    uint64_t *begin;
+    char pad_prefix[64]; /* padding tensors are pad_prefix + "N" */
+} layout;
+
+static void layout_free(layout *l) {
+    free((void *)l->order);
+    free(l->begin);
+}
+
+/* Padding tensors are named "__padding.N"; when a tensor of the writer
+ * already has that prefix, more underscores until none has. */
+static void choose_pad_prefix(const ts_st_writer *w, char *prefix, size_t n) {
+    for (int extra = 0;; extra++) {
+        snprintf(prefix, n, "%.*s__padding.", extra < 40 ? extra : 40, "________________________________________");
+        size_t k = strlen(prefix);
+        int used = 0;
+        for (size_t i = 0; i < w->n && !used; i++) used = strncmp(w->e[i].name, prefix, k) == 0;
+        if (!used || extra >= 40) return;
+    }
+}
+
+/* The header (padded) and the layout. Caller frees *header and the layout. */
+static ts_status build_header(const ts_st_writer *w, char **header, size_t *hlen, layout *lay, uint64_t *data_len) {
     *header = NULL;
-    *order = ts__calloc(w->n ? w->n : 1, sizeof **order);
-    if (!*order) return TS_ERR_OUT_OF_MEMORY;
-    for (size_t i = 0; i < w->n; i++) (*order)[i] = &w->e[i];
-    qsort(*order, w->n, sizeof **order, cmp_order);
+    memset(lay, 0, sizeof *lay);
+    lay->order = ts__calloc(w->n ? w->n : 1, sizeof *lay->order);
+    lay->begin = ts__calloc(w->n ? w->n : 1, sizeof *lay->begin);
+    if (!lay->order || !lay->begin) return TS_ERR_OUT_OF_MEMORY;
+    const w_entry **order = lay->order;
+    for (size_t i = 0; i < w->n; i++) order[i] = &w->e[i];
+    qsort(order, w->n, sizeof *order, cmp_order);
+    if (w->tensor_align) choose_pad_prefix(w, lay->pad_prefix, sizeof lay->pad_prefix);
     ts__sb sb = {0};
     ts__sb_puts(&sb, "{");
     int first = 1;
@@ -293,9 +339,18 @@ static ts_status build_header(const ts_st_writer *w, char **header, size_t *hlen
         free(keys);
         first = 0;
     }
-    uint64_t at = 0;
+    uint64_t at = 0, npad = 0;
     for (size_t k = 0; k < w->n; k++) {
-        const w_entry *e = (*order)[k];
+        const w_entry *e = order[k];
+        uint64_t pad = w->tensor_align ? (w->tensor_align - at % w->tensor_align) % w->tensor_align : 0;
+        if (pad) { /* the bytes up to the next aligned offset belong to a U8 tensor: the format has no holes */
+            if (!first) ts__sb_puts(&sb, ",");
+            ts__sb_printf(&sb, "\"%s%llu\":{\"dtype\":\"U8\",\"shape\":[%llu],\"data_offsets\":[%llu,%llu]}", lay->pad_prefix,
+                          (unsigned long long)npad++, (unsigned long long)pad, (unsigned long long)at, (unsigned long long)(at + pad));
+            at += pad;
+            first = 0;
+        }
+        lay->begin[k] = at;
         if (!first) ts__sb_puts(&sb, ",");
         first = 0;
         ts__st_json_string(&sb, e->name);
@@ -308,7 +363,8 @@ static ts_status build_header(const ts_st_writer *w, char **header, size_t *hlen
         ts__sb_printf(&sb, "],\"data_offsets\":[%llu,%llu]}", (unsigned long long)(at - e->nbytes), (unsigned long long)at);
     }
     ts__sb_puts(&sb, "}");
-    while (!sb.failed && sb.len % 8) ts__sb_puts(&sb, " ");
+    /* spaces until the data (after the 8-byte length and the header) starts aligned */
+    while (!sb.failed && (8 + sb.len) % w->data_align) ts__sb_puts(&sb, " ");
     size_t len = sb.len;
     char *h = ts__sb_finish(&sb);
     if (!h) return ts__error(TS_ERR_OUT_OF_MEMORY, "ts_st_writer: out of memory building the header");
@@ -375,10 +431,13 @@ ts_status ts__st_download(const ts_tensor *t, ts_st_dtype as, int base_known, si
     return s;
 }
 
-static ts_status write_data(const ts_st_writer *w, const w_entry **order, ts__st_sink_fn fn, void *sink) {
+static ts_status write_data(const ts_st_writer *w, const layout *lay, ts__st_sink_fn fn, void *sink) {
+    static const uint8_t zeros[4096];
+    uint64_t at = 0;
     for (size_t k = 0; k < w->n; k++) {
-        const w_entry *e = order[k];
-        ts_status s;
+        const w_entry *e = lay->order[k];
+        ts_status s = lay->begin[k] > at ? fn(sink, zeros, (size_t)(lay->begin[k] - at)) : TS_OK; /* padding: less than 4096 */
+        if (s) return s;
         if (e->kind == SRC_TENSOR) {
             s = ts__st_download(e->t, e->dtype, e->base_known, TS__ST_CHUNK, fn, sink);
             if (s) ts__error_prefix("saving tensor '%.*s'", TS__ST_QUOTE, e->name);
@@ -386,11 +445,16 @@ static ts_status write_data(const ts_st_writer *w, const w_entry **order, ts__st
             s = e->nbytes ? fn(sink, e->data, (size_t)e->nbytes) : TS_OK;
         }
         if (s) return s;
+        at = lay->begin[k] + e->nbytes;
     }
     return TS_OK;
 }
 
 /* ---------------------------------------------------------------- save and serialize */
+
+static int open_dir_default(const char *path) { return open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC); }
+
+ts__st_io ts__st_io_calls = {mkstemp, write, fchmod, fsync, close, rename, open_dir_default};
 
 typedef struct fd_sink {
     int fd;
@@ -401,11 +465,12 @@ static ts_status fd_write(void *sink, const void *p, size_t n) {
     fd_sink *f = sink;
     const char *c = p;
     while (n) {
-        ssize_t k = write(f->fd, c, n);
+        ssize_t k = ts__st_io_calls.write(f->fd, c, n);
         if (k < 0) {
             if (errno == EINTR) continue;
             return ts__error(TS_ERR_IO, "cannot write '%s': %s", f->path, strerror(errno));
         }
+        if (k == 0) return ts__error(TS_ERR_IO, "cannot write '%s': no progress (device full?)", f->path);
         c += k;
         n -= (size_t)k;
     }
@@ -433,23 +498,28 @@ ts_status ts_st_writer_save(ts_st_writer *w, const char *path) {
     if (!w || !path) return ts__error(TS_ERR_INVALID_ARGUMENT, "ts_st_writer_save: NULL argument");
     char *h;
     size_t hlen;
-    const w_entry **order;
+    layout lay;
     uint64_t dlen;
-    ts_status s = build_header(w, &h, &hlen, &order, &dlen);
+    ts_status s = build_header(w, &h, &hlen, &lay, &dlen);
     if (s) {
-        free((void *)order);
+        layout_free(&lay);
         return s;
     }
     size_t plen = strlen(path);
     char *tmp = malloc(plen + 16);
     if (!tmp) {
         free(h);
-        free((void *)order);
+        layout_free(&lay);
         return ts__error(TS_ERR_OUT_OF_MEMORY, "out of memory");
     }
     memcpy(tmp, path, plen);
     memcpy(tmp + plen, ".tmp.XXXXXX", 12);
-    int fd = mkstemp(tmp);
+    /* Nothing lost on write: the bytes go to a temporary file in the same
+     * folder, which is synced to disk before it replaces `path` by rename
+     * (atomic on POSIX), and the folder is synced after. A failure or a crash
+     * at any step leaves `path` as it was (the old file, or none); a failure
+     * removes the temporary file. */
+    int fd = ts__st_io_calls.mkstemp(tmp);
     if (fd < 0) {
         s = ts__error(TS_ERR_IO, "cannot create a temporary file next to '%s': %s", path, strerror(errno));
         goto out;
@@ -459,15 +529,34 @@ ts_status ts_st_writer_save(ts_st_writer *w, const char *path) {
     le64(len8, hlen);
     s = fd_write(&sink, len8, 8);
     if (!s) s = fd_write(&sink, h, hlen);
-    if (!s) s = write_data(w, order, fd_write, &sink);
-    if (!s && fchmod(fd, 0644) != 0) s = ts__error(TS_ERR_IO, "cannot set the mode of '%s': %s", tmp, strerror(errno));
-    if (close(fd) != 0 && !s) s = ts__error(TS_ERR_IO, "cannot write '%s': %s", tmp, strerror(errno));
-    if (!s && rename(tmp, path) != 0) s = ts__error(TS_ERR_IO, "cannot rename '%s' to '%s': %s", tmp, path, strerror(errno));
-    if (s) unlink(tmp);
+    if (!s) s = write_data(w, &lay, fd_write, &sink);
+    if (!s && ts__st_io_calls.fchmod(fd, 0644) != 0) s = ts__error(TS_ERR_IO, "cannot set the mode of '%s': %s", tmp, strerror(errno));
+    if (!s && ts__st_io_calls.fsync(fd) != 0) s = ts__error(TS_ERR_IO, "cannot sync '%s' to disk: %s", tmp, strerror(errno));
+    if (ts__st_io_calls.close(fd) != 0 && !s) s = ts__error(TS_ERR_IO, "cannot write '%s': %s", tmp, strerror(errno));
+    if (!s && ts__st_io_calls.rename(tmp, path) != 0) s = ts__error(TS_ERR_IO, "cannot rename '%s' to '%s': %s", tmp, path, strerror(errno));
+    if (s) {
+        unlink(tmp);
+        goto out;
+    }
+    /* the rename is only durable once the folder is synced */
+    char *dir = ts__strdup(path);
+    if (!dir) {
+        s = TS_ERR_OUT_OF_MEMORY;
+        goto out;
+    }
+    char *slash = strrchr(dir, '/');
+    if (!slash) strcpy(dir, ".");
+    else if (slash == dir) dir[1] = 0;
+    else *slash = 0;
+    int dfd = ts__st_io_calls.open_dir(dir);
+    if (dfd < 0 || ts__st_io_calls.fsync(dfd) != 0)
+        s = ts__error(TS_ERR_IO, "'%s' is written and renamed, but its folder '%s' could not be synced: %s", path, dir, strerror(errno));
+    if (dfd >= 0) ts__st_io_calls.close(dfd);
+    free(dir);
 out:
     free(tmp);
     free(h);
-    free((void *)order);
+    layout_free(&lay);
     return s;
 }
 
@@ -478,16 +567,16 @@ ts_status ts_st_writer_serialize(ts_st_writer *w, void **out, size_t *n) {
     if (!w) return ts__error(TS_ERR_INVALID_ARGUMENT, "ts_st_writer_serialize: writer is NULL");
     char *h;
     size_t hlen;
-    const w_entry **order;
+    layout lay;
     uint64_t dlen;
-    ts_status s = build_header(w, &h, &hlen, &order, &dlen);
+    ts_status s = build_header(w, &h, &hlen, &lay, &dlen);
     if (s) {
-        free((void *)order);
+        layout_free(&lay);
         return s;
     }
     if (dlen > (uint64_t)SIZE_MAX - 8 - hlen) {
         free(h);
-        free((void *)order);
+        layout_free(&lay);
         return ts__error(TS_ERR_LIMIT, "ts_st_writer_serialize: %llu data bytes do not fit in memory", (unsigned long long)dlen);
     }
     mem_sink m = {malloc(8 + hlen + (size_t)dlen), 0, 8 + hlen + (size_t)dlen};
@@ -496,10 +585,10 @@ ts_status ts_st_writer_serialize(ts_st_writer *w, void **out, size_t *n) {
         le64((uint8_t *)m.p, hlen);
         memcpy(m.p + 8, h, hlen);
         m.at = 8 + hlen;
-        s = write_data(w, order, mem_write, &m);
+        s = write_data(w, &lay, mem_write, &m);
     }
     free(h);
-    free((void *)order);
+    layout_free(&lay);
     if (s) {
         free(m.p);
         return s;

@@ -166,10 +166,35 @@ ts_status ts_st_writer_add_tensor(ts_st_writer *w, const char *name, const ts_te
  * header has no __metadata__ entry. */
 ts_status ts_st_writer_metadata(ts_st_writer *w, const char *key, const char *value);
 
-/* Writes the file atomically (a temporary file in the same folder, then
- * rename). Canonical layout: the reference's header JSON (no spaces, tensors
- * by descending dtype then name, __metadata__ first with sorted keys),
- * padded with spaces so the data starts 8-byte aligned. */
+/* Layout options. The defaults give the canonical layout, byte for byte the
+ * reference's. data_align: the data buffer starts at a file offset that is a
+ * multiple of it (the header is padded with spaces); a power of two in
+ * 8..4096; 0 means 8. tensor_align: every tensor starts at a data offset
+ * (and, since data_align is raised to at least tensor_align, at a file
+ * offset) that is a multiple of it; a power of two up to 4096, 0 or 1 for
+ * packed. The format allows no unowned bytes between tensors, so each gap
+ * is a zero-filled U8 tensor named "__padding.N" (with more leading
+ * underscores if a tensor of the writer already uses that prefix): readers,
+ * the reference included, list these like any tensor. */
+typedef struct ts_st_write_options {
+    size_t size;          /* sizeof(ts_st_write_options), for growth */
+    size_t data_align;
+    size_t tensor_align;
+} ts_st_write_options;
+#define TS_ST_WRITE_OPTIONS_INIT {sizeof(ts_st_write_options), 8, 0}
+
+/* Sets the layout of later saves (copied). TS_ERR_INVALID_ARGUMENT for an
+ * alignment out of range; TS_ERR_VERSION for a size too small. */
+ts_status ts_st_writer_set_options(ts_st_writer *w, const ts_st_write_options *opts);
+
+/* Writes the file without ever losing the old one: a temporary file in the
+ * same folder, fsync, rename over `path`, fsync of the folder. On failure
+ * `path` is untouched and the temporary file removed (only a failure of the
+ * last step, the folder's sync, reports TS_ERR_IO with the new file in
+ * place; the message says so). Canonical layout unless options say
+ * otherwise: the reference's header JSON (no spaces, tensors by descending
+ * dtype then name, __metadata__ first with sorted keys), padded with spaces
+ * so the data starts 8-byte aligned. */
 ts_status ts_st_writer_save(ts_st_writer *w, const char *path);
 /* The same bytes in memory; the caller frees *out with free(). */
 ts_status ts_st_writer_serialize(ts_st_writer *w, void **out, size_t *n);
@@ -185,9 +210,15 @@ typedef enum ts_st_convert {
 typedef struct ts_st_upload_options {
     size_t size;          /* sizeof(ts_st_upload_options), for growth */
     ts_st_convert convert;
-    size_t chunk_bytes;   /* bound of each transfer and of the staging buffer; 0: 4 MiB */
+    size_t chunk_bytes;   /* bound of each transfer and of each staging buffer; 0: 4 MiB */
+    /* Since the second version (callers with a smaller size get the default):
+     * threads uploading the tensors of a file or collection, each with its
+     * own staging buffer; 0: the online cores; 1: serial. Results are the
+     * same whatever the count. Backends other than ref and opencl get one
+     * call at a time (conversion still runs in parallel). */
+    int threads;
 } ts_st_upload_options;
-#define TS_ST_UPLOAD_OPTIONS_INIT {sizeof(ts_st_upload_options), TS_ST_CONVERT_IF_UNSUPPORTED, 0}
+#define TS_ST_UPLOAD_OPTIONS_INIT {sizeof(ts_st_upload_options), TS_ST_CONVERT_IF_UNSUPPORTED, 0, 0}
 
 /* Creates a tensor on `ctx` holding the file tensor `info` (opts NULL: the
  * defaults). A scalar becomes shape [1]; ranks above TS_MAX_RANK and dtypes

@@ -9,8 +9,10 @@
 #include <criterion/criterion.h>
 
 #include "tessera_safetensors.h"
+#include "formats/safetensors_internal.h" /* ts__st_io_calls, for fault injection */
 
 #include <dirent.h>
+#include <fcntl.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -345,6 +347,151 @@ Test(st_validate, every_truncation_of_a_valid_file_fails_cleanly) {
     ts_st_writer_destroy(w);
 }
 
+/* The one-pass header parser: JSON details it must get as jansson did, and
+ * the order of errors (JSON errors anywhere beat an entry's broken rule). */
+#define E1 "\"a\":{\"dtype\":\"U8\",\"shape\":[1],\"data_offsets\":[0,1]}"
+
+Test(st_parse, escapes_decode_like_json) {
+    /* escaped field names are the fields; escaped tensor names are decoded */
+    cr_expect_eq(open_image("{\"\\u0061\":{\"d\\u0074ype\":\"U\\u0038\",\"shape\":[1],\"data_offsets\":[0,1]}}", "x", 1), TS_OK, "%s",
+                 ts_last_error());
+    const char *h = "{\"\\ud83d\\ude00\\t\\\"\\/\":{\"dtype\":\"U8\",\"shape\":[1],\"data_offsets\":[0,1]}}";
+    size_t n;
+    unsigned char *b = image(h, "x", 1, &n);
+    ts_st_file *f;
+    cr_assert_eq(ts_st_open_memory(b, n, &f), TS_OK, "%s", ts_last_error());
+    ts_st_tensor_info info;
+    cr_expect_eq(ts_st_find(f, "\xf0\x9f\x98\x80\t\"/", &info), TS_OK, "%s", ts_last_error());
+    cr_expect_eq(ts_st_find(f, "\xf0\x9f\x98\x80", &info), TS_ERR_ST_TENSOR_NOT_FOUND);
+    ts_st_close(f);
+    free(b);
+}
+
+Test(st_parse, duplicates_at_every_level_after_decoding) {
+    cr_expect_eq(open_image("{" E1 ",\"\\u0061\":{\"dtype\":\"U8\",\"shape\":[0],\"data_offsets\":[1,1]}}", "x", 1), TS_ERR_ST_DUPLICATE_KEY);
+    cr_expect_eq(open_image("{\"a\":{\"dtype\":\"U8\",\"shape\":[1],\"sh\\u0061pe\":[1],\"data_offsets\":[0,1]}}", "x", 1),
+                 TS_ERR_ST_DUPLICATE_KEY);
+    cr_expect_eq(open_image("{\"a\":{\"dtype\":\"U8\",\"x\":{\"k\":1,\"k\":2},\"shape\":[1],\"data_offsets\":[0,1]}}", "x", 1),
+                 TS_ERR_ST_DUPLICATE_KEY);
+    cr_expect_eq(open_image("{\"a\":{\"dtype\":\"U8\",\"x\":1,\"x\":2,\"shape\":[1],\"data_offsets\":[0,1]}}", "x", 1), TS_ERR_ST_DUPLICATE_KEY);
+    /* the same key in two different objects is not a duplicate */
+    cr_expect_eq(open_image("{\"__metadata__\":{\"k\":\"v\"},\"a\":{\"dtype\":\"U8\",\"x\":{\"k\":[{\"k\":1}]},\"k\":0,\"shape\":[1],\"data_offsets\":[0,1]}}", "x", 1),
+                 TS_OK, "%s", ts_last_error());
+    cr_expect_eq(open_image("{\"__metadata__\":null,\"__metadata__\":null}", NULL, 0), TS_ERR_ST_DUPLICATE_KEY);
+    /* many names: every one found by the hash table */
+    char *big = malloc(4000 * 64 + 16);
+    size_t k = 0;
+    big[k++] = '{';
+    for (int i = 0; i < 4000; i++)
+        k += (size_t)sprintf(big + k, "%s\"t%d\":{\"dtype\":\"U8\",\"shape\":[0],\"data_offsets\":[0,0]}", i ? "," : "", i);
+    big[k++] = '}';
+    big[k] = 0;
+    size_t n;
+    unsigned char *b = image(big, NULL, 0, &n);
+    ts_st_file *f;
+    cr_assert_eq(ts_st_open_memory(b, n, &f), TS_OK, "%s", ts_last_error());
+    for (int i = 0; i < 4000; i++) {
+        char name[16];
+        snprintf(name, sizeof name, "t%d", i);
+        ts_st_tensor_info info;
+        cr_expect_eq(ts_st_find(f, name, &info), TS_OK, "%s", name);
+        cr_expect_str_eq(info.name, name);
+    }
+    ts_st_close(f);
+    free(b);
+    strcpy(big + k - 1, ",\"t3999\":{}}");
+    cr_expect_eq(open_image(big, NULL, 0), TS_ERR_ST_DUPLICATE_KEY);
+    cr_expect(strstr(ts_last_error(), "t3999") != NULL, "%s", ts_last_error());
+    free(big);
+}
+
+Test(st_parse, numbers_strings_and_literals) {
+    /* -0 is the integer 0 (jansson's reading) */
+    cr_expect_eq(open_image("{\"a\":{\"dtype\":\"U8\",\"shape\":[-0],\"data_offsets\":[0,0]}}", NULL, 0), TS_OK, "%s", ts_last_error());
+    cr_expect_eq(open_image("{\"a\":{\"dtype\":\"U8\",\"shape\":[01],\"data_offsets\":[0,1]}}", "x", 1), TS_ERR_ST_JSON);
+    cr_expect_eq(open_image("{\"a\":{\"dtype\":\"U8\",\"shape\":[1.],\"data_offsets\":[0,1]}}", "x", 1), TS_ERR_ST_JSON);
+    cr_expect_eq(open_image("{\"a\":{\"dtype\":\"U8\",\"shape\":[1e2],\"data_offsets\":[0,100]}}", NULL, 0), TS_ERR_ST_BAD_SHAPE);
+    cr_expect_eq(open_image("{\"a\":{\"dtype\":\"U8\",\"shape\":[1],\"data_offsets\":[0,1],\"x\":[1.5e-3,-2E+7,true,false,null]}}", "x", 1),
+                 TS_OK, "%s", ts_last_error());
+    /* beyond 64 bits, anywhere (also in an ignored field, and as a real) */
+    cr_expect_eq(open_image("{\"a\":{\"dtype\":\"U8\",\"x\":9223372036854775808,\"shape\":[1],\"data_offsets\":[0,1]}}", "x", 1), TS_ERR_ST_OVERFLOW);
+    cr_expect_eq(open_image("{\"a\":{\"dtype\":\"U8\",\"x\":-9223372036854775808,\"shape\":[1],\"data_offsets\":[0,1]}}", "x", 1), TS_OK, "%s",
+                 ts_last_error());
+    cr_expect_eq(open_image("{\"a\":{\"dtype\":\"U8\",\"x\":1e400,\"shape\":[1],\"data_offsets\":[0,1]}}", "x", 1), TS_ERR_ST_OVERFLOW);
+    cr_expect_eq(open_image("{\"a\":{\"dtype\":\"U8\",\"x\":tru,\"shape\":[1],\"data_offsets\":[0,1]}}", "x", 1), TS_ERR_ST_JSON);
+    cr_expect_eq(open_image("{\"a\":{\"dtype\":\"U8\",\"x\":\"\t\",\"shape\":[1],\"data_offsets\":[0,1]}}", "x", 1), TS_ERR_ST_JSON);
+    cr_expect_eq(open_image("{\"a\":{\"dtype\":\"U8\",\"x\":\"\\ud800x\",\"shape\":[1],\"data_offsets\":[0,1]}}", "x", 1), TS_ERR_ST_JSON);
+    cr_expect_eq(open_image("{\"a\":{\"dtype\":\"U8\",\"x\":\"\\udc00\",\"shape\":[1],\"data_offsets\":[0,1]}}", "x", 1), TS_ERR_ST_JSON);
+    cr_expect_eq(open_image("{\"a\":{\"dtype\":\"U8\",\"x\":\"\\u00zz\",\"shape\":[1],\"data_offsets\":[0,1]}}", "x", 1), TS_ERR_ST_JSON);
+    /* NUL: allowed in an ignored value, not in any key, not in a dtype */
+    cr_expect_eq(open_image("{\"a\":{\"dtype\":\"U8\",\"x\":\"\\u0000\",\"shape\":[1],\"data_offsets\":[0,1]}}", "x", 1), TS_OK, "%s",
+                 ts_last_error());
+    cr_expect_eq(open_image("{\"a\":{\"dtype\":\"U8\",\"x\":{\"\\u0000\":1},\"shape\":[1],\"data_offsets\":[0,1]}}", "x", 1), TS_ERR_ST_NUL_IN_STRING);
+    cr_expect_eq(open_image("{\"a\":{\"dtype\":\"U8\\u0000\",\"shape\":[1],\"data_offsets\":[0,1]}}", "x", 1), TS_ERR_ST_UNKNOWN_DTYPE);
+    cr_expect_eq(open_image("{\"a\":{\"dtype\":\"U8\",\"shape\":[1],\"data_offsets\":[0,1]},}", "x", 1), TS_ERR_ST_JSON);
+    cr_expect_eq(open_image("{\"a\":{\"dtype\":\"U8\",\"shape\":[1,],\"data_offsets\":[0,1]}}", "x", 1), TS_ERR_ST_JSON);
+    cr_expect_eq(open_image("{\"a\" {}}", NULL, 0), TS_ERR_ST_JSON);
+    cr_expect_eq(open_image("{1:2}", NULL, 0), TS_ERR_ST_JSON);
+}
+
+Test(st_parse, json_errors_come_before_entry_rules) {
+    /* an entry rule broken early, a JSON error late: the JSON error */
+    cr_expect_eq(open_image("{\"a\":{\"dtype\":\"Q4\",\"shape\":[1],\"data_offsets\":[0,1]},\"b\":[1,}", "x", 1), TS_ERR_ST_JSON);
+    cr_expect_eq(open_image("{\"a\":5,\"b\":{},\"b\":{}}", NULL, 0), TS_ERR_ST_DUPLICATE_KEY);
+    cr_expect_eq(open_image("{\"a\":5,\"b\":99999999999999999999}", NULL, 0), TS_ERR_ST_OVERFLOW);
+    /* trailing bytes come after JSON errors and before entry rules */
+    cr_expect_eq(open_image("{\"a\":5} x", NULL, 0), TS_ERR_ST_TRAILING);
+    /* nesting too deep anywhere comes first, even past an error or the object */
+    char h[400] = "{\"a\":5,\"b\":";
+    for (int i = 0; i < 70; i++) strcat(h, "[");
+    cr_expect_eq(open_image(h, NULL, 0), TS_ERR_ST_TOO_DEEP);
+    strcpy(h, "{\"a\":5} ");
+    for (int i = 0; i < 70; i++) strcat(h, "{");
+    cr_expect_eq(open_image(h, NULL, 0), TS_ERR_ST_TOO_DEEP);
+    /* the first broken rule in header order is the one reported */
+    cr_expect_eq(open_image("{\"a\":{\"shape\":[1],\"data_offsets\":[0,1]},\"b\":5}", NULL, 0), TS_ERR_ST_MISSING_DTYPE);
+    cr_expect_eq(open_image("{\"b\":5,\"a\":{\"shape\":[1],\"data_offsets\":[0,1]}}", NULL, 0), TS_ERR_ST_ENTRY_NOT_OBJECT);
+    cr_expect(strstr(ts_last_error(), "'b'") != NULL, "%s", ts_last_error());
+    cr_expect_eq(open_image("{\"__metadata__\":{\"k\":1},\"b\":5}", NULL, 0), TS_ERR_ST_METADATA_NOT_STRING);
+}
+
+Test(st_parse, out_of_order_header_sorts_and_still_finds) {
+    const char *h = "{\"z\":{\"dtype\":\"U8\",\"shape\":[2],\"data_offsets\":[3,5]},\"m\":{\"dtype\":\"U8\",\"shape\":[0],\"data_offsets\":[3,3]},"
+                    "\"a\":{\"dtype\":\"U8\",\"shape\":[3],\"data_offsets\":[0,3]}}";
+    size_t n;
+    unsigned char *b = image(h, "abcde", 5, &n);
+    ts_st_file *f;
+    cr_assert_eq(ts_st_open_memory(b, n, &f), TS_OK, "%s", ts_last_error());
+    const char *order[] = {"a", "m", "z"};
+    for (size_t i = 0; i < 3; i++) {
+        ts_st_tensor_info t, u;
+        cr_assert_eq(ts_st_tensor_at(f, i, &t), TS_OK);
+        cr_expect_str_eq(t.name, order[i]);
+        cr_assert_eq(ts_st_find(f, order[i], &u), TS_OK, "%s", order[i]);
+        cr_expect_eq(u.data, t.data);
+    }
+    ts_st_close(f);
+    free(b);
+}
+
+Test(st_parse, metadata_sorted_and_found) {
+    const char *h = "{\"__metadata__\":{\"z\":\"1\",\"a\":\"2\",\"m\\u00e9\":\"\\u00e9\"}," E1 "}";
+    size_t n;
+    unsigned char *b = image(h, "x", 1, &n);
+    ts_st_file *f;
+    cr_assert_eq(ts_st_open_memory(b, n, &f), TS_OK, "%s", ts_last_error());
+    cr_assert_eq(ts_st_metadata_count(f), 3);
+    const char *k, *v;
+    ts_st_metadata_at(f, 0, &k, &v);
+    cr_expect_str_eq(k, "a");
+    ts_st_metadata_at(f, 2, &k, &v);
+    cr_expect_str_eq(k, "z");
+    cr_expect_str_eq(ts_st_metadata_get(f, "m\xc3\xa9"), "\xc3\xa9");
+    cr_expect_null(ts_st_metadata_get(f, "q"));
+    ts_st_close(f);
+    free(b);
+}
+
 /* ---------------------------------------------------------------- the writer */
 
 Test(st_write, canonical_layout) {
@@ -459,6 +606,206 @@ Test(st_write, save_is_atomic_and_readable) {
     for (struct dirent *e; (e = readdir(d));) entries += e->d_name[0] != '.';
     closedir(d);
     cr_expect_eq(entries, 1, "a temporary file was left behind");
+    rm_rf(tmpdir);
+}
+
+Test(st_write, aligned_options) {
+    ts_st_writer *w;
+    cr_assert_eq(ts_st_writer_create(&w), TS_OK);
+    ts_st_write_options o = TS_ST_WRITE_OPTIONS_INIT;
+    o.data_align = 12;
+    cr_expect_eq(ts_st_writer_set_options(w, &o), TS_ERR_INVALID_ARGUMENT);
+    o.data_align = 8192;
+    cr_expect_eq(ts_st_writer_set_options(w, &o), TS_ERR_INVALID_ARGUMENT);
+    o.data_align = 8;
+    o.tensor_align = 100;
+    cr_expect_eq(ts_st_writer_set_options(w, &o), TS_ERR_INVALID_ARGUMENT);
+    o.size = 4;
+    cr_expect_eq(ts_st_writer_set_options(w, &o), TS_ERR_VERSION);
+    o = (ts_st_write_options)TS_ST_WRITE_OPTIONS_INIT;
+    o.tensor_align = 256;
+    cr_assert_eq(ts_st_writer_set_options(w, &o), TS_OK);
+    /* a name with the padding prefix moves the padding to another prefix */
+    cr_assert_eq(ts_st_writer_add(w, "__padding.0", TS_ST_U8, 1, (uint64_t[]){3}, "abc", 3), TS_OK);
+    cr_assert_eq(ts_st_writer_add(w, "b", TS_ST_U8, 1, (uint64_t[]){5}, "defgh", 5), TS_OK);
+    cr_assert_eq(ts_st_writer_add(w, "c", TS_ST_U8, 1, (uint64_t[]){0}, NULL, 0), TS_OK);
+    cr_assert_eq(ts_st_writer_add(w, "d", TS_ST_F32, 1, (uint64_t[]){4}, F4X, 16), TS_OK);
+    void *buf;
+    size_t n;
+    cr_assert_eq(ts_st_writer_serialize(w, &buf, &n), TS_OK, "%s", ts_last_error());
+    ts_st_file *f;
+    cr_assert_eq(ts_st_open_memory(buf, n, &f), TS_OK, "%s", ts_last_error());
+    cr_expect_eq((8 + ts_st_header_size(f)) % 256, 0);
+    cr_expect_eq(ts_st_count(f), 4 + 3); /* d (F32 first), pad, __padding.0, pad, b, pad, c (empty, aligned too) */
+    const char *names[] = {"d", "__padding.0", "b", "c"};
+    for (int i = 0; i < 4; i++) {
+        ts_st_tensor_info t;
+        cr_assert_eq(ts_st_find(f, names[i], &t), TS_OK, "%s", names[i]);
+        cr_expect_eq(t.begin % 256, 0, "%s at %llu", names[i], (unsigned long long)t.begin);
+    }
+    ts_st_tensor_info t;
+    cr_expect_eq(ts_st_find(f, "___padding.0", &t), TS_OK, "%s", ts_last_error());
+    cr_expect_eq(t.nbytes, 256 - 16);
+    ts_st_close(f);
+    free(buf);
+    ts_st_writer_destroy(w);
+}
+
+/* Fault injection into ts_st_writer_save: call number `fail_at` (counting
+ * every system call of the save) fails with a plausible errno, or, with
+ * `crash`, kills the process where the call would be. */
+static int io_calls, io_fail_at = -1, io_crash, io_renamed;
+static const char *io_failed_step;
+
+static int io_inject(const char *step) {
+    if (io_calls++ != io_fail_at) return 0;
+    io_failed_step = step;
+    if (io_crash) _exit(3);
+    return 1;
+}
+static int fi_mkstemp(char *t) { if (io_inject("mkstemp")) { errno = EACCES; return -1; } return mkstemp(t); }
+static ssize_t fi_write(int fd, const void *p, size_t n) {
+    if (io_inject("write")) { errno = ENOSPC; return -1; }
+    return write(fd, p, n < 5 ? n : 5); /* short writes, so the loop is exercised */
+}
+static int fi_fchmod(int fd, mode_t m) { if (io_inject("fchmod")) { errno = EPERM; return -1; } return fchmod(fd, m); }
+static int fi_fsync(int fd) { if (io_inject("fsync")) { errno = EIO; return -1; } return fsync(fd); }
+static int fi_close(int fd) { int r = close(fd); if (io_inject("close")) { errno = EIO; return -1; } return r; }
+static int fi_rename(const char *a, const char *b) {
+    if (io_inject("rename")) { errno = EXDEV; return -1; }
+    int r = rename(a, b);
+    io_renamed = r == 0;
+    return r;
+}
+static int fi_open_dir(const char *d) { if (io_inject("open_dir")) { errno = EACCES; return -1; } return open(d, O_RDONLY | O_DIRECTORY); }
+
+static unsigned char *slurp(const char *path, size_t *n) {
+    FILE *f = fopen(path, "rb");
+    cr_assert_not_null(f, "%s", path);
+    fseek(f, 0, SEEK_END);
+    *n = (size_t)ftell(f);
+    fseek(f, 0, SEEK_SET);
+    unsigned char *b = malloc(*n + 1);
+    cr_assert_eq(fread(b, 1, *n, f), *n);
+    fclose(f);
+    return b;
+}
+
+static int folder_entries(const char *dir) {
+    DIR *d = opendir(dir);
+    int entries = 0;
+    for (struct dirent *e; (e = readdir(d));) entries += e->d_name[0] != '.';
+    closedir(d);
+    return entries;
+}
+
+static void save_old_and_make_new(const char *path, unsigned char **old, size_t *nold, unsigned char **nw, size_t *nnew, ts_st_writer **wnew) {
+    ts_st_writer *w;
+    cr_assert_eq(ts_st_writer_create(&w), TS_OK);
+    cr_assert_eq(ts_st_writer_add(w, "old", TS_ST_F32, 1, (uint64_t[]){4}, F4X, 16), TS_OK);
+    cr_assert_eq(ts_st_writer_save(w, path), TS_OK, "%s", ts_last_error());
+    ts_st_writer_destroy(w);
+    *old = slurp(path, nold);
+    cr_assert_eq(ts_st_writer_create(wnew), TS_OK);
+    static uint8_t big[3000];
+    for (size_t i = 0; i < sizeof big; i++) big[i] = (uint8_t)(i * 7);
+    cr_assert_eq(ts_st_writer_add(*wnew, "a", TS_ST_U8, 1, (uint64_t[]){sizeof big}, big, sizeof big), TS_OK);
+    cr_assert_eq(ts_st_writer_add(*wnew, "b", TS_ST_F32, 1, (uint64_t[]){4}, F4X, 16), TS_OK);
+    cr_assert_eq(ts_st_writer_metadata(*wnew, "k", "v"), TS_OK);
+    void *m;
+    cr_assert_eq(ts_st_writer_serialize(*wnew, &m, nnew), TS_OK);
+    *nw = m;
+}
+
+static void install_faults(void) {
+    ts__st_io_calls = (ts__st_io){fi_mkstemp, fi_write, fi_fchmod, fi_fsync, fi_close, fi_rename, fi_open_dir};
+}
+
+Test(st_write, a_failure_at_any_step_leaves_the_old_file) {
+    make_tmpdir();
+    char path[400];
+    snprintf(path, sizeof path, "%s/model.safetensors", tmpdir);
+    unsigned char *old, *nw;
+    size_t nold, nnew;
+    ts_st_writer *w;
+    save_old_and_make_new(path, &old, &nold, &nw, &nnew, &w);
+    install_faults();
+    int steps = 0;
+    for (int k = 0;; k++) {
+        io_calls = 0;
+        io_fail_at = k;
+        io_renamed = 0;
+        io_failed_step = NULL;
+        ts_status s = ts_st_writer_save(w, path);
+        size_t n;
+        unsigned char *now = slurp(path, &n);
+        if (!io_failed_step) { /* every step passed: the new file */
+            cr_expect_eq(s, TS_OK, "%s", ts_last_error());
+            cr_expect(n == nnew && memcmp(now, nw, n) == 0, "the saved file differs from the serialized bytes");
+            free(now);
+            break;
+        }
+        steps++;
+        /* closing the folder (read-only, after its sync) is the one step whose failure does not matter */
+        if (!(io_renamed && strcmp(io_failed_step, "close") == 0 && s == TS_OK))
+            cr_expect_eq(s, TS_ERR_IO, "step %d (%s): %s", k, io_failed_step, ts_status_name(s));
+        if (!io_renamed)
+            cr_expect(n == nold && memcmp(now, old, n) == 0, "step %d (%s) changed the old file", k, io_failed_step);
+        else /* only the folder sync failed: the complete new file is in place, and the error says so */
+            cr_expect(n == nnew && memcmp(now, nw, n) == 0 && strstr(ts_last_error(), "renamed"), "step %d (%s): %s", k, io_failed_step,
+                      ts_last_error());
+        cr_expect_eq(folder_entries(tmpdir), 1, "step %d (%s) left a temporary file", k, io_failed_step);
+        free(now);
+        if (io_renamed) write_bytes(path, old, nold);
+    }
+    /* mkstemp, 2 + 2 tensors' writes (short ones: many), fchmod, fsync, close, rename, open_dir, fsync, close */
+    cr_expect_gt(steps, 600, "only %d steps were injected", steps);
+    ts_st_writer_destroy(w);
+    free(old);
+    free(nw);
+    rm_rf(tmpdir);
+}
+
+Test(st_write, a_crash_at_any_step_leaves_a_whole_file) {
+    make_tmpdir();
+    char path[400];
+    snprintf(path, sizeof path, "%s/model.safetensors", tmpdir);
+    unsigned char *old, *nw;
+    size_t nold, nnew;
+    ts_st_writer *w;
+    save_old_and_make_new(path, &old, &nold, &nw, &nnew, &w);
+    install_faults();
+    for (int k = 0;; k += 1 + k / 8) { /* every early step, then sparser through the many short writes */
+        fflush(NULL);
+        pid_t pid = fork();
+        cr_assert_neq(pid, -1);
+        if (pid == 0) {
+            io_crash = 1;
+            io_fail_at = k;
+            _exit(ts_st_writer_save(w, path) == TS_OK ? 0 : 1);
+        }
+        int st;
+        waitpid(pid, &st, 0);
+        cr_assert(WIFEXITED(st));
+        size_t n;
+        unsigned char *now = slurp(path, &n);
+        int is_old = n == nold && memcmp(now, old, n) == 0, is_new = n == nnew && memcmp(now, nw, n) == 0;
+        cr_expect(is_old || is_new, "a crash at step %d left a file that is neither the old nor the new one", k);
+        free(now);
+        if (WEXITSTATUS(st) == 0) { /* no step left to crash at */
+            cr_expect(is_new);
+            break;
+        }
+        cr_expect_eq(WEXITSTATUS(st), 3);
+        /* a crash may leave the temporary file (never the target half-written): clear it */
+        char cmd[600];
+        snprintf(cmd, sizeof cmd, "rm -f '%s'/*.tmp.*", tmpdir);
+        cr_expect_eq(system(cmd), 0);
+        write_bytes(path, old, nold);
+    }
+    ts_st_writer_destroy(w);
+    free(old);
+    free(nw);
     rm_rf(tmpdir);
 }
 

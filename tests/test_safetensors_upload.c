@@ -340,3 +340,165 @@ Test(st_upload, collection_upload) {
     free(idx);
     ts_context_destroy(ctx);
 }
+
+/* Every one of the 65,536 f16 and bf16 bit patterns converts, on the
+ * vectorised upload path, to the bits of the scalar conversion (NaN
+ * payloads, infinities, subnormals, signed zeros), at odd offsets too. */
+Test(st_upload, conversions_match_the_scalar_ones_bit_for_bit) {
+    ts_context *ctx = ref_ctx();
+    for (int half = 0; half < 2; half++) {
+        ts_st_writer *w;
+        cr_assert_eq(ts_st_writer_create(&w), TS_OK);
+        uint16_t *all = malloc(65536 * 2 + 2);
+        for (uint32_t k = 0; k < 65536; k++) all[k] = (uint16_t)k;
+        ts_st_dtype dt = half ? TS_ST_F16 : TS_ST_BF16;
+        cr_assert_eq(ts_st_writer_add(w, "odd", TS_ST_U8, 1, (uint64_t[]){1}, "x", 1), TS_OK); /* puts the others at odd offsets */
+        cr_assert_eq(ts_st_writer_add(w, "all", dt, 1, (uint64_t[]){65536}, all, 65536 * 2), TS_OK);
+        cr_assert_eq(ts_st_writer_add(w, "tail", dt, 1, (uint64_t[]){13}, all + 1000, 26), TS_OK);
+        void *img;
+        size_t n;
+        cr_assert_eq(ts_st_writer_serialize(w, &img, &n), TS_OK);
+        ts_st_writer_destroy(w);
+        ts_st_file *f;
+        cr_assert_eq(ts_st_open_memory(img, n, &f), TS_OK);
+        ts_st_upload_options o = TS_ST_UPLOAD_OPTIONS_INIT;
+        o.convert = TS_ST_CONVERT_ALWAYS;
+        o.chunk_bytes = 4096 + 12; /* chunks that do not divide the tensor */
+        const char *names[2] = {"all", "tail"};
+        for (int t = 0; t < 2; t++) {
+            ts_st_tensor_info info;
+            cr_assert_eq(ts_st_find(f, names[t], &info), TS_OK);
+            ts_tensor *dev;
+            cr_assert_eq(ts_st_upload(ctx, &info, &o, &dev), TS_OK, "%s", ts_last_error());
+            float *back = malloc(info.numel * 4);
+            cr_assert_eq(ts_tensor_read(dev, back, info.numel * 4), TS_OK);
+            for (size_t k = 0; k < info.numel; k++) {
+                uint16_t h;
+                memcpy(&h, (const uint8_t *)info.data + 2 * k, 2);
+                float want = half ? ts__half_to_float(h) : ts__bf16_to_float(h);
+                uint32_t a, b;
+                memcpy(&a, &back[k], 4);
+                memcpy(&b, &want, 4);
+                if (a != b) {
+                    cr_expect_eq(a, b, "%s 0x%04x: 0x%08x, scalar 0x%08x", half ? "f16" : "bf16", h, a, b);
+                    break;
+                }
+            }
+            free(back);
+            ts_tensor_destroy(dev);
+        }
+        ts_st_close(f);
+        free(img);
+        free(all);
+    }
+    ts_context_destroy(ctx);
+}
+
+/* Parallel uploads give the serial path's tensors, and its error. */
+Test(st_upload, threads_give_the_serial_result) {
+    ts_context *ctx = ref_ctx();
+    ts_st_writer *w;
+    cr_assert_eq(ts_st_writer_create(&w), TS_OK);
+    static unsigned char data[37][3000];
+    for (int i = 0; i < 37; i++) {
+        fill(data[i], sizeof data[i], (unsigned)i + 7);
+        for (size_t k = 1; k < sizeof data[i]; k += 2) data[i][k] &= 0x3f;
+        char name[16];
+        snprintf(name, sizeof name, "t%02d", i);
+        ts_st_dtype dt = i % 3 == 0 ? TS_ST_F32 : i % 3 == 1 ? TS_ST_BF16 : TS_ST_F16;
+        size_t es = (size_t)ts_st_dtype_bits(dt) / 8;
+        cr_assert_eq(ts_st_writer_add(w, name, dt, 1, (uint64_t[]){sizeof data[i] / es}, data[i], sizeof data[i]), TS_OK);
+    }
+    void *img;
+    size_t n;
+    cr_assert_eq(ts_st_writer_serialize(w, &img, &n), TS_OK);
+    ts_st_writer_destroy(w);
+    ts_st_file *f;
+    cr_assert_eq(ts_st_open_memory(img, n, &f), TS_OK);
+    ts_st_upload_options o = TS_ST_UPLOAD_OPTIONS_INIT;
+    o.convert = TS_ST_CONVERT_ALWAYS;
+    o.chunk_bytes = 1000;
+    o.threads = 1;
+    ts_st_tensor_set *serial, *par;
+    cr_assert_eq(ts_st_upload_file(ctx, f, &o, &serial), TS_OK, "%s", ts_last_error());
+    int counts[] = {2, 4, 7, 0};
+    for (int c = 0; c < 4; c++) {
+        o.threads = counts[c];
+        cr_assert_eq(ts_st_upload_file(ctx, f, &o, &par), TS_OK, "%s", ts_last_error());
+        cr_assert_eq(ts_st_tensor_set_count(par), ts_st_tensor_set_count(serial));
+        for (size_t i = 0; i < ts_st_tensor_set_count(par); i++) {
+            cr_expect_str_eq(ts_st_tensor_set_name(par, i), ts_st_tensor_set_name(serial, i));
+            ts_tensor *a = ts_st_tensor_set_tensor(serial, i), *b = ts_st_tensor_set_tensor(par, i);
+            size_t nb = (size_t)ts_tensor_numel(a) * ts_dtype_size(ts_tensor_dtype(a));
+            cr_assert_eq(ts_tensor_dtype(a), ts_tensor_dtype(b));
+            void *x = malloc(nb), *y = malloc(nb);
+            ts_tensor_read(a, x, nb);
+            ts_tensor_read(b, y, nb);
+            cr_expect_eq(memcmp(x, y, nb), 0, "threads %d: %s differs", counts[c], ts_st_tensor_set_name(par, i));
+            free(x);
+            free(y);
+        }
+        ts_st_tensor_set_destroy(par);
+    }
+    /* OpenCL (PoCL here), with threads, against the serial ref upload */
+    ts_context *cl = NULL;
+    if (ts_backend_available("opencl", NULL) && ts_context_create("opencl", 0, &cl) == TS_OK) {
+        o.threads = 4;
+        cr_assert_eq(ts_st_upload_file(cl, f, &o, &par), TS_OK, "%s", ts_last_error());
+        for (size_t i = 0; i < ts_st_tensor_set_count(par); i++) {
+            ts_tensor *a = ts_st_tensor_set_tensor(serial, i), *b = ts_st_tensor_set_tensor(par, i);
+            size_t nb = (size_t)ts_tensor_numel(a) * ts_dtype_size(ts_tensor_dtype(a));
+            void *x = malloc(nb), *y = malloc(nb);
+            ts_tensor_read(a, x, nb);
+            cr_assert_eq(ts_tensor_read(b, y, nb), TS_OK, "%s", ts_last_error());
+            cr_expect_eq(memcmp(x, y, nb), 0, "opencl: %s differs", ts_st_tensor_set_name(par, i));
+            free(x);
+            free(y);
+        }
+        ts_st_tensor_set_destroy(par);
+        ts_context_destroy(cl);
+    }
+    ts_st_tensor_set_destroy(serial);
+    ts_st_close(f);
+    free(img);
+    /* an old caller's smaller options struct still works (serial or not, same result) */
+    struct { size_t size; ts_st_convert convert; size_t chunk_bytes; } old = {sizeof old, TS_ST_CONVERT_ALWAYS, 0};
+    img = mapped_file(&n);
+    cr_assert_eq(ts_st_open_memory(img, n, &f), TS_OK);
+    cr_expect_eq(ts_st_upload_file(ctx, f, (const ts_st_upload_options *)&old, &par), TS_OK, "%s", ts_last_error());
+    ts_st_tensor_set_destroy(par);
+    ts_st_close(f);
+    free(img);
+    ts_context_destroy(ctx);
+}
+
+Test(st_upload, threads_report_the_first_failure_in_name_order) {
+    ts_context *ctx = ref_ctx();
+    ts_st_writer *w;
+    cr_assert_eq(ts_st_writer_create(&w), TS_OK);
+    static unsigned char buf[64];
+    for (int i = 0; i < 20; i++) {
+        char name[16];
+        snprintf(name, sizeof name, "t%02d", i);
+        /* I16 has no runtime dtype: t05 and t13 fail */
+        ts_st_dtype dt = i == 5 || i == 13 ? TS_ST_I16 : TS_ST_U8;
+        cr_assert_eq(ts_st_writer_add(w, name, dt, 1, (uint64_t[]){dt == TS_ST_I16 ? 32 : 64}, buf, 64), TS_OK);
+    }
+    void *img;
+    size_t n;
+    cr_assert_eq(ts_st_writer_serialize(w, &img, &n), TS_OK);
+    ts_st_writer_destroy(w);
+    ts_st_file *f;
+    cr_assert_eq(ts_st_open_memory(img, n, &f), TS_OK);
+    for (int th = 1; th <= 8; th *= 2) {
+        ts_st_upload_options o = TS_ST_UPLOAD_OPTIONS_INIT;
+        o.threads = th;
+        ts_st_tensor_set *set = (ts_st_tensor_set *)1;
+        cr_expect_eq(ts_st_upload_file(ctx, f, &o, &set), TS_ERR_UNSUPPORTED, "threads %d", th);
+        cr_expect_null(set);
+        cr_expect(strstr(ts_last_error(), "t05") && !strstr(ts_last_error(), "t13"), "threads %d: %s", th, ts_last_error());
+    }
+    ts_st_close(f);
+    free(img);
+    ts_context_destroy(ctx);
+}

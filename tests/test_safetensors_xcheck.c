@@ -149,6 +149,50 @@ Test(st_xcheck, ours_writes_reference_reads_every_dtype) {
     cleanup();
 }
 
+/* The aligned layout (data at 4096 or 64, every tensor at a multiple of
+ * 256 through padding tensors) is read by the reference as we read it. */
+Test(st_xcheck, aligned_layout_reference_reads) {
+    need_reference();
+    size_t aligns[2][2] = {{4096, 256}, {64, 4096}};
+    for (int a = 0; a < 2; a++) {
+        ts_st_writer *w = every_dtype_writer(1);
+        cr_assert_eq(ts_st_writer_metadata(w, "format", "pt"), TS_OK);
+        ts_st_write_options o = TS_ST_WRITE_OPTIONS_INIT;
+        o.data_align = aligns[a][0];
+        o.tensor_align = aligns[a][1];
+        cr_assert_eq(ts_st_writer_set_options(w, &o), TS_OK, "%s", ts_last_error());
+        char cmd[1024], file[400], js[400];
+        snprintf(file, sizeof file, "%s/aligned%d.safetensors", tmpdir, a);
+        snprintf(js, sizeof js, "%s/aligned%d.json", tmpdir, a);
+        cr_assert_eq(ts_st_writer_save(w, file), TS_OK, "%s", ts_last_error());
+        ts_st_writer_destroy(w);
+        ts_st_file *f;
+        cr_assert_eq(ts_st_open(file, &f), TS_OK, "%s", ts_last_error());
+        size_t want = aligns[a][0] > aligns[a][1] ? aligns[a][0] : aligns[a][1], pads = 0;
+        cr_expect_eq((8 + ts_st_header_size(f)) % want, 0, "data starts at %llu", (unsigned long long)(8 + ts_st_header_size(f)));
+        for (size_t i = 0; i < ts_st_count(f); i++) {
+            ts_st_tensor_info t;
+            ts_st_tensor_at(f, i, &t);
+            if (strncmp(t.name, "__padding.", 10) == 0) {
+                pads++;
+                cr_expect_eq(t.dtype, TS_ST_U8);
+                for (size_t k = 0; k < t.nbytes; k++) cr_expect_eq(((const unsigned char *)t.data)[k], 0);
+                continue;
+            }
+            cr_expect_eq(t.begin % aligns[a][1], 0, "%s starts at data offset %llu", t.name, (unsigned long long)t.begin);
+            cr_expect_eq(((uintptr_t)t.data) % aligns[a][1], 0, "%s is not aligned in the mapping", t.name);
+        }
+        cr_expect_gt(pads, 0);
+        ts_st_close(f);
+        snprintf(cmd, sizeof cmd, "python3 '%s' read '%s' > '%s'", ST_REF, file, js);
+        cr_assert_eq(run(cmd), 0, "the reference could not read our aligned file");
+        json_t *ref = load_json(js);
+        compare(file, ref, (int)(TS_ST_DTYPE_COUNT + 2 + pads)); /* padding tensors included */
+        json_decref(ref);
+    }
+    cleanup();
+}
+
 Test(st_xcheck, our_bytes_equal_the_reference_writer) {
     need_reference();
     ts_st_writer *w = every_dtype_writer(0);

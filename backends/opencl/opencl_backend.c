@@ -32,6 +32,7 @@ typedef struct cl_dev {
     cl_command_queue queue;
     char fingerprint[512];
     char driver[128];
+    int host_unified; /* CL_DEVICE_HOST_UNIFIED_MEMORY: buffers live in host memory (PoCL CPU, integrated GPUs) */
 } cl_dev;
 
 typedef struct cl_module {
@@ -112,6 +113,8 @@ static ts_status cl_device_open(void *state, int index, ts_device_caps *caps, ts
     cl_ulong local = 0, global = 0, maxalloc = 0;
     cl_uint cu = 0;
     cl_device_fp_config dbl = 0;
+    cl_bool unified = CL_FALSE;
+    if (clGetDeviceInfo(d->id, CL_DEVICE_HOST_UNIFIED_MEMORY, sizeof unified, &unified, NULL) == CL_SUCCESS) d->host_unified = unified == CL_TRUE;
     clGetDeviceInfo(d->id, CL_DEVICE_MAX_WORK_GROUP_SIZE, sizeof wg, &wg, NULL);
     clGetDeviceInfo(d->id, CL_DEVICE_LOCAL_MEM_SIZE, sizeof local, &local, NULL);
     clGetDeviceInfo(d->id, CL_DEVICE_GLOBAL_MEM_SIZE, sizeof global, &global, NULL);
@@ -175,6 +178,30 @@ static ts_status cl_write(void *dev, void *buf, size_t off, const void *src, siz
     cl_dev *d = dev;
     cl_int err = clEnqueueWriteBuffer(d->queue, (cl_mem)buf, CL_TRUE, off, n, src, 0, NULL, NULL);
     return err == CL_SUCCESS ? TS_OK : cl_fail(err, "clEnqueueWriteBuffer");
+}
+
+/* Mapping for writing, where buffers are host memory: the caller writes
+ * (or converts) straight into the buffer, with no staging copy and no copy
+ * inside the driver. Refused on discrete devices, where clEnqueueWriteBuffer
+ * from the caller's memory is the direct path. */
+static ts_status cl_map_write(void *dev, void *buf, size_t off, size_t n, void **host) {
+    cl_dev *d = dev;
+    if (!d->host_unified) return TS_ERR_UNSUPPORTED;
+    cl_int err;
+    void *p = clEnqueueMapBuffer(d->queue, (cl_mem)buf, CL_TRUE, CL_MAP_WRITE_INVALIDATE_REGION, off, n, 0, NULL, NULL, &err);
+    if (!p) return cl_fail(err, "clEnqueueMapBuffer");
+    *host = p;
+    return TS_OK;
+}
+
+static ts_status cl_unmap(void *dev, void *buf, void *host) {
+    cl_dev *d = dev;
+    cl_event ev;
+    cl_int err = clEnqueueUnmapMemObject(d->queue, (cl_mem)buf, host, 0, NULL, &ev);
+    if (err != CL_SUCCESS) return cl_fail(err, "clEnqueueUnmapMemObject");
+    err = clWaitForEvents(1, &ev);
+    clReleaseEvent(ev);
+    return err == CL_SUCCESS ? TS_OK : cl_fail(err, "clWaitForEvents (unmap)");
 }
 
 static ts_status cl_read(void *dev, void *buf, size_t off, void *dst, size_t n) {
@@ -376,6 +403,8 @@ static const ts_backend opencl_backend = {
     .module_free = cl_module_free,
     .launch = cl_launch,
     .synchronize = cl_sync,
+    .buffer_map_write = cl_map_write,
+    .buffer_unmap = cl_unmap,
 };
 
 const ts_backend *ts__opencl_backend(void) { return &opencl_backend; }

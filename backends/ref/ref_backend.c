@@ -60,6 +60,15 @@ static ts_status ref_write(void *dev, void *buf, size_t off, const void *src, si
     return TS_OK;
 }
 
+static ts_status ref_map_write(void *dev, void *buf, size_t off, size_t n, void **host) {
+    (void)dev;
+    (void)n;
+    *host = (char *)buf + off;
+    return TS_OK;
+}
+
+static ts_status ref_unmap(void *dev, void *buf, void *host) { return TS_OK; }
+
 static ts_status ref_read(void *dev, void *buf, size_t off, void *dst, size_t n) {
     (void)dev;
     memcpy(dst, (char *)buf + off, n);
@@ -109,6 +118,8 @@ static const ts_backend ref_backend = {
     .module_free = ref_module_free,
     .launch = ref_launch,
     .synchronize = ref_sync,
+    .buffer_map_write = ref_map_write,
+    .buffer_unmap = ref_unmap,
 };
 
 const ts_backend *ts__ref_backend(void) { return &ref_backend; }
