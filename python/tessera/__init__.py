@@ -15,6 +15,7 @@ tensors, DLPack) | Kernel (parse, argument binding, launch) | devices,
 backends, tune. A ctypes layer over libtessera (_lib.py: where it is found);
 every C error becomes a TesseraError subclass (_errors.py). docs/python.md.
 """
+import atexit
 import ctypes
 import os
 import re
@@ -33,6 +34,11 @@ L = _lib.lib
 
 __all__ = ["kernel", "tensor", "empty", "zeros", "from_dlpack", "devices", "backends", "tune", "Kernel", "Tensor",
            "TesseraError", "library_path"] + sorted(_CLASSES)
+
+# At exit, objects are finalized in no particular order (a tensor after its
+# context); the process is ending, so native handles are left to the OS then.
+_ALIVE = [True]
+atexit.register(_ALIVE.__setitem__, 0, False)
 
 # ---------------------------------------------------------------- dtypes
 
@@ -81,8 +87,8 @@ class _Context:
         self.fingerprint = L.ts_context_fingerprint(h, None).decode()
         self._destroy = L.ts_context_destroy
 
-    def __del__(self):
-        if getattr(self, "h", None):
+    def __del__(self, _alive=_ALIVE):
+        if _alive[0] and getattr(self, "h", None):
             self._destroy(self.h)
             self.h = None
 
@@ -153,8 +159,8 @@ class Tensor:
         self.shape = tuple(shp[i] for i in range(rank))
         self.ts_dtype = L.ts_tensor_dtype(handle)
 
-    def __del__(self):
-        if getattr(self, "_h", None):
+    def __del__(self, _alive=_ALIVE):
+        if _alive[0] and getattr(self, "_h", None):
             self._destroy(self._h)
             self._h = None
 
@@ -313,8 +319,8 @@ class Kernel:
         self._argtype = _lib.Arg * self._nargs
         self._configs = {}
 
-    def __del__(self):
-        if getattr(self, "_h", None):
+    def __del__(self, _alive=_ALIVE):
+        if _alive[0] and getattr(self, "_h", None):
             self._destroy(self._h)
             self._h = None
 
@@ -348,7 +354,7 @@ class Kernel:
             raise _bad_args("%s takes %d arguments (%s), got %d" % (self.name, self._nargs,
                                                                     ", ".join(p.name for p in self.params), len(args)))
         if not kwargs:
-            if len(args) < self._nargs:
+            if len(args) != self._nargs:
                 raise _bad_args("%s: missing argument '%s'" % (self.name, self.params[len(args)].name))
             return args
         vals = list(args) + [_MISSING] * (self._nargs - len(args))
@@ -365,61 +371,69 @@ class Kernel:
         return vals
 
     def __call__(self, *args, backend=None, device=0, config=None, timing=False, **kwargs):
-        vals = self._bind(args, kwargs)
+        vals = args if not kwargs and len(args) == self._nargs else self._bind(args, kwargs)
+        ctx = None
         if backend is None:
             for v in vals:
-                if isinstance(v, Tensor):
-                    backend, device = v.backend, v.device
+                if type(v) is Tensor:
+                    ctx = v._ctx  # the backend of the first device tensor
                     break
-        ctx = _context(backend, device)
+        if ctx is None:
+            ctx = _context(backend, device)
         cargs = self._argtype()
-        staged = []  # [array, storage Tensor, view Tensor, write back?] per host array
+        staged = []  # [array, address of its span, storage handle, view handle, write back?] per host array
         seen = {}
-        for i, (p, v) in enumerate(zip(self.params, vals)):
-            a = cargs[i]
-            if not p.is_tensor:
-                if isinstance(v, (Tensor, np.ndarray)) and getattr(v, "ndim", 1) != 0:
-                    raise _bad_args("%s: parameter '%s' is a scalar, got an array" % (self.name, p.name))
-                try:
-                    if p.is_float:
-                        a.f = float(v)
-                    else:
-                        a.i = int(v)
-                except (TypeError, ValueError):
-                    raise _bad_args("%s: parameter '%s' is a %s scalar, got %s" % (
-                        self.name, p.name, _TS_NAME[p.dtype], type(v).__name__)) from None
-                continue
-            if isinstance(v, Tensor):
-                if v._ctx is not ctx:
-                    raise _bad_args("%s: tensor '%s' lives on %s:%d, the launch is on %s:%d" % (
-                        self.name, p.name, v.backend, v.device, ctx.backend, ctx.device))
-                if v.ts_dtype != p.dtype:
-                    raise _error(-5, "%s: tensor '%s' is %s, the parameter is %s" % (
-                        self.name, p.name, _TS_NAME[v.ts_dtype], _TS_NAME[p.dtype]))
-                a.tensor = v._h
-                continue
-            arr = _host_array(v)
-            if arr is None:
-                raise _bad_args("%s: parameter '%s' takes a numpy array or tessera.Tensor, got %s" % (
-                    self.name, p.name, type(v).__name__))
-            # The same array passed twice (y = f(y, ...)) is one device tensor.
-            key = (arr.__array_interface__["data"][0], arr.shape, arr.strides, arr.dtype.str)
-            entry = seen.get(key)
-            if entry is None:
-                entry = seen[key] = self._stage(ctx, p, arr)
-                staged.append(entry)
-            elif p.written:
-                entry[3] = True
-            a.tensor = entry[2]._h
-        ms = ctypes.c_double()
-        _check(L.ts_launch(ctx.h, self._h, self._config(config), cargs, self._nargs,
-                           ctypes.byref(ms) if timing else None))
-        for arr, store, _view, write_back in staged:
-            if write_back:
-                self._unstage(arr, store)
+        try:
+            for i, (p, v) in enumerate(zip(self.params, vals)):
+                a = cargs[i]
+                if not p.is_tensor:
+                    if isinstance(v, (Tensor, np.ndarray)) and getattr(v, "ndim", 1) != 0:
+                        raise _bad_args("%s: parameter '%s' is a scalar, got an array" % (self.name, p.name))
+                    try:
+                        if p.is_float:
+                            a.f = float(v)
+                        else:
+                            a.i = int(v)
+                    except (TypeError, ValueError):
+                        raise _bad_args("%s: parameter '%s' is a %s scalar, got %s" % (
+                            self.name, p.name, _TS_NAME[p.dtype], type(v).__name__)) from None
+                    continue
+                if type(v) is Tensor:
+                    if v._ctx is not ctx:
+                        raise _bad_args("%s: tensor '%s' lives on %s:%d, the launch is on %s:%d" % (
+                            self.name, p.name, v.backend, v.device, ctx.backend, ctx.device))
+                    if v.ts_dtype != p.dtype:
+                        raise _error(-5, "%s: tensor '%s' is %s, the parameter is %s" % (
+                            self.name, p.name, _TS_NAME[v.ts_dtype], _TS_NAME[p.dtype]))
+                    a.tensor = v._h
+                    continue
+                arr = _host_array(v)
+                if arr is None:
+                    raise _bad_args("%s: parameter '%s' takes a numpy array or tessera.Tensor, got %s" % (
+                        self.name, p.name, type(v).__name__))
+                # The same array passed twice (y = f(y, ...)) is one device tensor.
+                key = (arr.ctypes.data, arr.shape, arr.strides, arr.dtype.str)
+                entry = seen.get(key)
+                if entry is None:
+                    entry = seen[key] = self._stage(ctx, p, arr, staged)
+                elif p.written:
+                    entry[4] = True
+                a.tensor = entry[3]
+            ms = ctypes.c_double()
+            _check(L.ts_launch(ctx.h, self._h, self._config(config), cargs, self._nargs,
+                               ctypes.byref(ms) if timing else None))
+            for arr, addr, store, _view, write_back in staged:
+                if write_back:
+                    # The whole span comes back: the elements between the view's own
+                    # were uploaded with it and are unchanged (stores are masked to the view).
+                    _check(L.ts_tensor_read(store, addr, _span_bytes(arr)))
+        finally:
+            for e in staged:
+                L.ts_tensor_destroy(e[3])
+                L.ts_tensor_destroy(e[2])
         return ms.value if timing else None
 
-    def _stage(self, ctx, p, arr):
+    def _stage(self, ctx, p, arr, staged):
         """Uploads the memory span a host array covers and views it with the array's strides."""
         if arr.dtype != p.np_dtype:
             raise _error(-5, "%s: array '%s' is %s, the parameter is %s (no implicit casts: outputs are written "
@@ -430,28 +444,29 @@ class Kernel:
         if p.written and not arr.flags.writeable:
             raise _bad_args("%s: '%s' is written by the kernel but the array is read-only" % (self.name, p.name))
         isz = arr.itemsize
-        if any(s % isz for s in arr.strides) or arr.size == 0:
-            raise _bad_args("%s: array '%s' has strides %s that are not a multiple of its item size, or no "
-                            "elements" % (self.name, p.name, arr.strides))
+        if arr.size == 0 or any(s % isz for s in arr.strides):
+            raise _bad_args("%s: array '%s' has no elements, or strides %s that are not a multiple of its item "
+                            "size" % (self.name, p.name, arr.strides))
         lo = sum((n - 1) * s for n, s in zip(arr.shape, arr.strides) if s < 0)
-        hi = sum((n - 1) * s for n, s in zip(arr.shape, arr.strides) if s > 0)
-        nelem = (hi - lo) // isz + 1
-        store = _empty_on(ctx, (nelem,), p.dtype)
-        _check(L.ts_tensor_write(store._h, arr.__array_interface__["data"][0] + lo, nelem * isz))
-        rank = arr.ndim
-        shape = (ctypes.c_int64 * rank)(*arr.shape)
-        strides = (ctypes.c_int64 * rank)(*(s // isz for s in arr.strides))
+        nbytes = _span_bytes(arr)
+        addr = arr.ctypes.data + lo
         h = ctypes.c_void_p()
-        _check(L.ts_tensor_view(store._h, rank, shape, strides, -lo // isz, ctypes.byref(h)))
-        return [arr, store, Tensor(h.value, ctx), p.written]
+        n = ctypes.c_int64(nbytes // isz)
+        _check(L.ts_tensor_create(ctx.h, p.dtype, 1, ctypes.byref(n), ctypes.byref(h)))
+        entry = [arr, addr, h.value, None, p.written]
+        staged.append(entry)
+        _check(L.ts_tensor_write(entry[2], addr, nbytes))
+        rank = arr.ndim
+        v = ctypes.c_void_p()
+        _check(L.ts_tensor_view(entry[2], rank, (ctypes.c_int64 * rank)(*arr.shape),
+                                (ctypes.c_int64 * rank)(*[s // isz for s in arr.strides]), -lo // isz, ctypes.byref(v)))
+        entry[3] = v.value
+        return entry
 
-    @staticmethod
-    def _unstage(arr, store):
-        isz = arr.itemsize
-        lo = sum((n - 1) * s for n, s in zip(arr.shape, arr.strides) if s < 0)
-        # The whole span comes back: the elements between the view's own were
-        # uploaded with it and are unchanged (stores are masked to the view).
-        _check(L.ts_tensor_read(store._h, arr.__array_interface__["data"][0] + lo, store.shape[0] * isz))
+
+def _span_bytes(arr):
+    """Bytes from the lowest to the highest element of a strided array."""
+    return sum((n - 1) * abs(s) for n, s in zip(arr.shape, arr.strides)) + arr.itemsize
 
 
 class _Config:
@@ -459,8 +474,8 @@ class _Config:
         self.h = h
         self._destroy = L.ts_config_destroy
 
-    def __del__(self):
-        if getattr(self, "h", None):
+    def __del__(self, _alive=_ALIVE):
+        if _alive[0] and getattr(self, "h", None):
             self._destroy(self.h)
             self.h = None
 
