@@ -392,6 +392,8 @@ class Kernel:
                     try:
                         if p.is_float:
                             a.f = float(v)
+                        elif isinstance(v, (float, np.floating)) and not float(v).is_integer():
+                            raise ValueError  # no silent truncation of 2.5 to an integer scalar
                         else:
                             a.i = int(v)
                     except (TypeError, ValueError):

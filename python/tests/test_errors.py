@@ -8,7 +8,7 @@ import pytest
 
 import tessera
 from tessera import _errors
-from kernels import ADD2D, AXPY
+from kernels import AXPY, ISCALE
 
 BAD = "kernel bad(x: f32[N]) {\n  grid t in tile(N)\n  store(x[t], 2 * nope)\n}\n"
 
@@ -74,6 +74,9 @@ def test_wrong_arguments(axpy, backend):
         axpy(x, y, np.ones(2), backend=backend)
     with pytest.raises(tessera.BadArgsError, match="f32 scalar"):
         axpy(x, y, "two", backend=backend)
+    ik = tessera.kernel(ISCALE)
+    with pytest.raises(tessera.BadArgsError, match="i32 scalar"):
+        ik(np.ones(4, np.int32), np.ones(4, np.int32), 2.5, backend=backend)
     with pytest.raises(tessera.DtypeMismatchError, match="float64"):
         axpy(x.astype(np.float64), y, 1.0, backend=backend)
     with pytest.raises(tessera.RankError):

@@ -64,6 +64,14 @@ def test_integer_scalar(k, backend):
     assert (y == -3 * x).all()
 
 
+def test_f16(backend, rng):
+    k = tessera.kernel("kernel half(x: f16[N], y: f16[N]) {\n  grid t in tile(N)\n  store(y[t], load(x[t]) * 0.5)\n}\n")
+    x = rng.standard_normal(100).astype(np.float16)
+    y = np.zeros_like(x)
+    k(x, y, backend=backend)
+    assert (y == x * np.float16(0.5)).all()  # halving is exact in f16
+
+
 def test_views_and_non_contiguous(k, backend, rng):
     base = rng.standard_normal((40, 30)).astype(np.float32)
     xt = base.T                      # transposed view (F order)
