@@ -10,7 +10,8 @@ from conftest import close
 from kernels import ADD2D
 
 
-def test_tune_quick(capsys):
+def test_tune_quick(capsys, tmp_path, monkeypatch):
+    monkeypatch.setenv("TESSERA_CACHE_DIR", str(tmp_path))  # a private database (the library reads it per call)
     backend = "opencl" if "opencl" in tessera.backends() else "ref"
     k = tessera.kernel(ADD2D)
     r = tessera.tune(k, {"M": 64, "N": 32}, backend=backend, effort="quick", max_evals=3, budget_s=30, force=True)
@@ -25,6 +26,7 @@ def test_tune_quick(capsys):
         out = subprocess.run([cli, "tune", "--list", "--backend", backend], capture_output=True, text=True,
                              timeout=60).stdout
         assert "scaled_add" in out
+    assert list((tmp_path / "tuning").glob("*.json"))
     x = np.ones((64, 32), np.float32)
     y = np.zeros_like(x)
     k(x, np.ones(32, np.float32), y, 1.0, backend=backend)  # config None: the tuned entry
