@@ -1,7 +1,8 @@
 # Tessera: the two commands of the README, plus bench and developer targets.
 #   make demo   installs what is missing, builds, runs the main job (all-MiniLM-L6-v2 on every backend, docs/demo.md)
 #   make test   the same set-up, then every test (normal, ASan+UBSan, fuzzing)
-#   make bench  the same set-up, then every benchmark (build/bench.json, build/bench.md, build/bench.png)
+#   make bench  the same set-up, then every benchmark (build/bench.json, build/bench.md, build/bench.png,
+#               build/python_overhead.json: a tiny kernel called from Python against the same launch from C)
 #   make examples  the example kernel set on every backend, each result checked
 BUILD      ?= build
 BUILD_SAN  ?= build-san
@@ -46,6 +47,7 @@ fuzz: setup
 bench: build
 	$(BUILD)/tessera bench --json $(BUILD)/bench.json --markdown $(BUILD)/bench.md
 	python3 tools/bench_chart.py $(BUILD)/bench.json $(BUILD)/bench.png
+	python3 bench/python_overhead.py --build $(BUILD) --json $(BUILD)/python_overhead.json --check
 
 test-quick: build
 	cd $(BUILD) && ctest --output-on-failure -j$(JOBS)

