@@ -167,6 +167,7 @@ static const ts__dialect hip = {
     .launch_bounds = "__launch_bounds__(%d)",
     .shfl_width = 32, /* HIP: wave32 on RDNA, and xor offsets below 32 stay within a wave64 too */
     .shfl_xor = "__shfl_xor(%s, %d)",
+    .launch_bounds_dot = 1,
 };
 
 /* Accurate f32 exp, log, tanh and erf for GLSL (docs/tolerances.md). The

@@ -46,6 +46,7 @@ typedef struct ts__dialect {
     int shfl_width;            /* lanes a shfl_xor may span on every device of the target */
     int subgroup_ops;          /* GLSL subgroupAdd/Max/Min (GL_KHR_shader_subgroup_arithmetic), sized by the device's caps */
     const char *launch_bounds; /* printf format (threads) after the kernel qualifier */
+    int launch_bounds_dot;     /* ... on kernels with a dot too */
     const char *copy_unroll;   /* attribute before a short register copy loop (loop-carried values, fills): "[[unroll]]"; default none */
     const char *extensions;    /* directives emitted right after the prelude (what copy_unroll needs); default none */
     int dot_vec4;              /* dot lowered by cg_dot_glsl.c: named vec4 registers, vec4 views of f32 buffers

@@ -203,7 +203,10 @@ static void emit_params(cg *g, const char *entry) {
         return;
     }
     ts__sb_printf(&g->sb, "%s ", g->d->kernel_qual);
-    if (g->d->launch_bounds) {
+    /* dots only where it helps: ptxas capped CUDA's matmul bf16 at 80
+     * registers and spilled under it; hiprtc without it assumes 1024
+     * threads and allows 128 VGPRs (attention f16 spilled on gfx90a) */
+    if (g->d->launch_bounds && (g->d->launch_bounds_dot || !ts__kir_has_dot(g->ir))) {
         ts__sb_printf(&g->sb, g->d->launch_bounds, g->T);
         ts__sb_puts(&g->sb, " ");
     }

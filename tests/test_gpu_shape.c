@@ -72,7 +72,7 @@ static char *emit(const ts_kernel *k, const char *sizes, ts_dialect dialect, con
         for (int d = 0; d < pi.rank; d++) shapes[p][d] = pi.size_names[d] ? ts_ex_size(&sz, pi.size_names[d]) : pi.fixed_sizes[d];
         ptrs[p] = shapes[p];
     }
-    *cfg_text = ts__kir_has_dot(&k->ir) ? NULL : ts__tune_device_knobs(dialect, 0, &k->ir);
+    *cfg_text = ts__tune_device_knobs(dialect, 0, &k->ir);
     ts_config *cfg = NULL;
     cr_assert_eq(*cfg_text ? ts_config_parse(*cfg_text, &cfg) : ts_config_create(&cfg), TS_OK);
     ts__plan plan;

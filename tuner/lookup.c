@@ -56,13 +56,20 @@ static const char cpu_row_knobs[] = "threads=1,vec=16,nt=1";
  * a chunk so that loads and stores are ld/st.global.v4 (vec4 views in
  * GLSL); ptxas: every example row kernel within 128 registers, elementwise
  * within 64, no spills (tests/test_gpu_shape.c). */
-static const char gpu_knobs[] = "threads=128,vec=4", gpu_knobs16[] = "threads=128,vec=8"; /* 16 bytes of f32 / of f16, bf16 */
+static const char gpu_knobs[] = "threads=128,vec=4", gpu_knobs16[] = "threads=128,vec=8", /* 16 bytes of f32 / of f16, bf16 */
+                  gpu_dot_knobs16[] = "warps=4";
 
 const char *ts__tune_device_knobs(ts_dialect dialect, int cpu_device, const ts__kir *ir) {
     const ts__dialect *d = ts__dialect_get(dialect);
     if (!d) return NULL;
     if (d->has_vector_types && cpu_device) return cpu_row_knobs;
     if (!d->registers_only || !d->vec_mem) return NULL;
+    if (ts__kir_has_dot(ir)) { /* f16/bf16 dots on tensor cores (CUDA): 4 warps, no spills (one warp spilled attention's) */
+        int narrow = 0;
+        for (int p = 0; p < ir->nparams; p++)
+            if (ir->params[p].is_tensor && (ir->params[p].dtype == TS_F16 || ir->params[p].dtype == TS_BF16)) narrow = 1;
+        return narrow && dialect == TS_DIALECT_CUDA ? gpu_dot_knobs16 : NULL;
+    }
     int wide = 0;
     for (int p = 0; p < ir->nparams; p++)
         if (ir->params[p].is_tensor && (ir->params[p].dtype == TS_F32 || ir->params[p].dtype == TS_F64)) wide = 1;
@@ -87,7 +94,7 @@ static ts_config *device_default(ts_context *ctx, const ts_kernel *k, const int6
     const ts__dialect *d = ts__dialect_get(ctx->be->dialect);
     const char *knobs = NULL;
     if (d && d->dot_vec4 && ts__kir_has_dot(ir)) knobs = vec4_dot_knobs;
-    else if (d && !ts__kir_has_dot(ir)) knobs = ts__tune_device_knobs(ctx->be->dialect, strcmp(ctx->fp.arch, "cpu") == 0, ir);
+    else if (d) knobs = ts__tune_device_knobs(ctx->be->dialect, strcmp(ctx->fp.arch, "cpu") == 0, ir);
     if (!knobs) return NULL;
     ts_config *c;
     if (ts_config_parse(knobs, &c)) {

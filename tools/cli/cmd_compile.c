@@ -66,7 +66,7 @@ int ts_cli_compile(int argc, char **argv) {
      * entry (a GPU-shaped device default; OpenCL's CPU row form applies on
      * CPU devices only, so not here) */
     const char *dev_knobs = ts__tune_device_knobs(dialect, 0, &ck.k->ir);
-    if (!cfg_text && dev_knobs && !ts__kir_has_dot(&ck.k->ir)) cfg_text = dev_knobs;
+    if (!cfg_text && dev_knobs) cfg_text = dev_knobs;
     ts_status s = cfg_text ? ts_config_parse(cfg_text, &cfg) : ts_config_create(&cfg);
     if (!s) s = ts_config_check(cfg, ck.k);
     if (s) {
