@@ -42,11 +42,11 @@ void ts__cg_emit_dot(cg *g, const ts__op *op) {
         ts__cg_emit_dot_mma(g, op);
         return;
     }
+    ts__cg_mma_explain(g, op); /* tensor_cores=1 where it does not apply: the reason, in the source */
     if (ts__cg_dot_glsl_ok(g, op)) {
         ts__cg_emit_dot_glsl(g, op);
         return;
     }
-    ts__cg_mma_explain(g, op);
     ts_val a = op->in[0], b = op->in[1], acc = op->in[2], res = op->result;
     const ts__value *av = &g->ir->values[a];
     int64_t BM = g->plan->block[av->dims[0]], BK = g->plan->block[av->dims[1]];
