@@ -15,26 +15,15 @@
 #include "codegen.h"
 #include "gpu_common.h"
 #include "kernels.h"
+#include "test_util.h"
 
 /* The sanitizer run sets TESSERA_TEST_BACKENDS=ref: NVRTC and hiprtc are
  * third-party compilers that are neither built with ASan nor leak-free. */
-static void skip_unless_selected(const char *name) {
-    const char *only = getenv("TESSERA_TEST_BACKENDS");
-    if (only && !strstr(only, name)) cr_skip_test("TESSERA_TEST_BACKENDS=%s excludes %s", only, name);
-}
+static void skip_unless_selected(const char *name) { ts_test_skip_unless_selected(name); }
 
 /* ---------------------------------------------------------------- helpers */
 
-static const char *ptxas_path(void) {
-    static char buf[4200];
-    const char *h = getenv("CUDA_HOME");
-    if (h && *h) {
-        snprintf(buf, sizeof buf, "%s/bin/ptxas", h);
-        if (access(buf, X_OK) == 0) return buf;
-    }
-    if (access("/usr/local/cuda/bin/ptxas", X_OK) == 0) return "/usr/local/cuda/bin/ptxas";
-    return NULL;
-}
+static const char *ptxas_path(void) { return ts_test_cuda_tool("ptxas"); }
 
 /* Assembles PTX for a real arch with ptxas; returns 0 on success, else
  * writes its output to err. */
@@ -65,29 +54,7 @@ static int run_ptxas(const char *ptxas, const char *ptx, const char *arch, char 
 
 /* Generates the source of k for a dialect under cfg and the size set. */
 static ts_status emit(const ts_kernel *k, const ts_config *cfg, const char *sizes, ts_dialect dialect, const ts_device_caps *caps, char **src) {
-    *src = NULL;
-    ts_ex_sizes sz;
-    cr_assert_eq(ts_ex_parse_sizes(sizes, &sz), TS_OK);
-    int np = ts_kernel_param_count(k);
-    cr_assert(np <= 16);
-    int64_t shapes[16][TS_MAX_RANK];
-    const int64_t *ptrs[16];
-    for (int p = 0; p < np; p++) {
-        ts_param_info pi;
-        ts_kernel_param(k, p, &pi);
-        for (int d = 0; d < pi.rank; d++) shapes[p][d] = pi.size_names[d] ? ts_ex_size(&sz, pi.size_names[d]) : pi.fixed_sizes[d];
-        ptrs[p] = shapes[p];
-    }
-    ts__plan plan;
-    memset(&plan, 0, sizeof plan);
-    ts_status s = ts__plan_make(&k->ir, cfg, ptrs, &plan);
-    if (!s) {
-        char entry[96];
-        snprintf(entry, sizeof entry, "ts_%s", ts_kernel_name(k));
-        s = ts__codegen_emit(k, &plan, dialect, caps, entry, src);
-    }
-    ts__plan_free(&plan);
-    return s;
+    return ts_test_emit(k, cfg, sizes, dialect, caps, src);
 }
 
 /* The configs checked: the defaults, the tunables' extremes, and the

@@ -22,23 +22,12 @@
 #include "codegen.h"
 #include "gpu_common.h"
 #include "kernels.h"
+#include "test_util.h"
 #include "tuner.h"
 
-static void skip_unless_selected(const char *name) {
-    const char *only = getenv("TESSERA_TEST_BACKENDS");
-    if (only && !strstr(only, name)) cr_skip_test("TESSERA_TEST_BACKENDS=%s excludes %s", only, name);
-}
+static void skip_unless_selected(const char *name) { ts_test_skip_unless_selected(name); }
 
-static const char *nvcc_path(void) {
-    static char buf[4200];
-    const char *h = getenv("CUDA_HOME");
-    if (h && *h) {
-        snprintf(buf, sizeof buf, "%s/bin/nvcc", h);
-        if (access(buf, X_OK) == 0) return buf;
-    }
-    if (access("/usr/local/cuda/bin/nvcc", X_OK) == 0) return "/usr/local/cuda/bin/nvcc";
-    return NULL;
-}
+static const char *nvcc_path(void) { return ts_test_cuda_tool("nvcc"); }
 
 /* ---------------------------------------------------------------- generation */
 
@@ -60,28 +49,11 @@ static int budget(kernel_kind kd, int hip) { return kd == KIND_ELEMENTWISE ? 64 
 /* Source of k for dialect at its untuned GPU config and sizes; *cfg_text
  * says which config. */
 static char *emit(const ts_kernel *k, const char *sizes, ts_dialect dialect, const char **cfg_text) {
-    ts_ex_sizes sz;
-    cr_assert_eq(ts_ex_parse_sizes(sizes, &sz), TS_OK);
-    int np = ts_kernel_param_count(k);
-    cr_assert(np <= 16);
-    int64_t shapes[16][TS_MAX_RANK];
-    const int64_t *ptrs[16];
-    for (int p = 0; p < np; p++) {
-        ts_param_info pi;
-        ts_kernel_param(k, p, &pi);
-        for (int d = 0; d < pi.rank; d++) shapes[p][d] = pi.size_names[d] ? ts_ex_size(&sz, pi.size_names[d]) : pi.fixed_sizes[d];
-        ptrs[p] = shapes[p];
-    }
     *cfg_text = ts__tune_device_knobs(dialect, 0, &k->ir);
     ts_config *cfg = NULL;
     cr_assert_eq(*cfg_text ? ts_config_parse(*cfg_text, &cfg) : ts_config_create(&cfg), TS_OK);
-    ts__plan plan;
-    memset(&plan, 0, sizeof plan);
-    ts_status s = ts__plan_make(&k->ir, cfg, ptrs, &plan);
     char *src = NULL;
-    ts_device_caps caps = {.max_group_size = 1024, .shared_mem_bytes = 48 * 1024};
-    if (!s) s = ts__codegen_emit(k, &plan, dialect, &caps, "ts_kernel", &src);
-    ts__plan_free(&plan);
+    ts_status s = ts_test_emit(k, cfg, sizes, dialect, NULL, &src);
     ts_config_destroy(cfg);
     cr_assert_eq(s, TS_OK, "%s: %s", ts_kernel_name(k), ts_last_error());
     if (!*cfg_text) *cfg_text = "the kernel's defaults";

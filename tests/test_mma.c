@@ -21,34 +21,12 @@
 #include "codegen.h"
 #include "gpu_common.h"
 #include "kernels.h"
+#include "test_util.h"
 
 /* ---------------------------------------------------------------- helpers */
 
 static ts_status emit(const ts_kernel *k, const ts_config *cfg, const char *sizes, ts_dialect dialect, char **src) {
-    *src = NULL;
-    ts_ex_sizes sz;
-    cr_assert_eq(ts_ex_parse_sizes(sizes, &sz), TS_OK);
-    int np = ts_kernel_param_count(k);
-    cr_assert(np <= 16);
-    int64_t shapes[16][TS_MAX_RANK];
-    const int64_t *ptrs[16];
-    for (int p = 0; p < np; p++) {
-        ts_param_info pi;
-        ts_kernel_param(k, p, &pi);
-        for (int d = 0; d < pi.rank; d++) shapes[p][d] = pi.size_names[d] ? ts_ex_size(&sz, pi.size_names[d]) : pi.fixed_sizes[d];
-        ptrs[p] = shapes[p];
-    }
-    ts__plan plan;
-    memset(&plan, 0, sizeof plan);
-    ts_status s = ts__plan_make(&k->ir, cfg, ptrs, &plan);
-    if (!s) {
-        char entry[96];
-        snprintf(entry, sizeof entry, "ts_%s", ts_kernel_name(k));
-        ts_device_caps caps = {.max_group_size = 1024, .shared_mem_bytes = 48 * 1024};
-        s = ts__codegen_emit(k, &plan, dialect, &caps, entry, src);
-    }
-    ts__plan_free(&plan);
-    return s;
+    return ts_test_emit(k, cfg, sizes, dialect, NULL, src);
 }
 
 static int count(const char *hay, const char *needle) {
@@ -131,16 +109,7 @@ EMU_TEST(attention, BF16, attention_sizes, att_configs)
 
 /* ---------------------------------------------------------------- PTX (NVRTC + ptxas) */
 
-static const char *ptxas_path(void) {
-    static char buf[4200];
-    const char *h = getenv("CUDA_HOME");
-    if (h && *h) {
-        snprintf(buf, sizeof buf, "%s/bin/ptxas", h);
-        if (access(buf, X_OK) == 0) return buf;
-    }
-    if (access("/usr/local/cuda/bin/ptxas", X_OK) == 0) return "/usr/local/cuda/bin/ptxas";
-    return NULL;
-}
+static const char *ptxas_path(void) { return ts_test_cuda_tool("ptxas"); }
 
 /* ptxas -v on the PTX; its report goes to out. */
 static int run_ptxas_v(const char *ptxas, const char *ptx, const char *arch, char *out, size_t outn) {

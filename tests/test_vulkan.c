@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "codegen.h"
+#include "test_util.h"
 #include "ir.h"
 #include "kernels.h"
 #include "ts_internal.h"
@@ -20,19 +21,9 @@
 #include "backends/vulkan/vk_spirv.h"
 #endif
 
-static void skip_unless_selected(void) {
-    const char *only = getenv("TESSERA_TEST_BACKENDS");
-    if (only && !strstr(only, "vulkan")) cr_skip_test("TESSERA_TEST_BACKENDS=%s excludes vulkan", only);
-}
+static void skip_unless_selected(void) { ts_test_skip_unless_selected("vulkan"); }
 
-static ts_context *open_or_skip(void) {
-    skip_unless_selected();
-    const char *why = NULL;
-    if (!ts_backend_available("vulkan", &why)) cr_skip_test("vulkan backend not available: %s", why ? why : "?");
-    ts_context *ctx = NULL;
-    cr_assert_eq(ts_context_create("vulkan", 0, &ctx), TS_OK, "%s", ts_last_error());
-    return ctx;
-}
+static ts_context *open_or_skip(void) { return ts_test_open_or_skip("vulkan"); }
 
 static void run_example(const char *name) {
     ts_context *ctx = open_or_skip();
