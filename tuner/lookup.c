@@ -58,6 +58,13 @@ static const char cpu_row_knobs[] = "threads=1,vec=16,nt=1";
  * within 64, no spills (tests/test_gpu_shape.c). */
 static const char gpu_knobs[] = "threads=128,vec=4", gpu_knobs16[] = "threads=128,vec=8", /* 16 bytes of f32 / of f16, bf16 */
                   gpu_dot_knobs16[] = "warps=4";
+/* Row kernels on a CPU device with a GPU-shaped dialect (Vulkan on
+ * lavapipe: a group is one CPU thread, 8 lanes a SIMD vector, barriers are
+ * coroutine switches): 16 invocations a row, one group a row. Quiet run,
+ * 4096x1024 f32, ms: softmax 68.7 -> 18.0, layer_norm 28.6 -> 19.3,
+ * rms_norm 20.0 -> 17.0 (threads=8 or 32 with col_threads=8 slower);
+ * elementwise kernels keep threads=128 (add 8.2 ms, 12.8 at 16). */
+static const char cpu_gpu_row_knobs[] = "threads=16,col_threads=16,vec=4", cpu_gpu_row_knobs16[] = "threads=16,col_threads=16,vec=8";
 
 const char *ts__tune_device_knobs(ts_dialect dialect, int cpu_device, const ts__kir *ir) {
     const ts__dialect *d = ts__dialect_get(dialect);
@@ -70,9 +77,11 @@ const char *ts__tune_device_knobs(ts_dialect dialect, int cpu_device, const ts__
             if (ir->params[p].is_tensor && (ir->params[p].dtype == TS_F16 || ir->params[p].dtype == TS_BF16)) narrow = 1;
         return narrow && dialect == TS_DIALECT_CUDA ? gpu_dot_knobs16 : NULL;
     }
-    int wide = 0;
+    int wide = 0, reduce = 0;
     for (int p = 0; p < ir->nparams; p++)
         if (ir->params[p].is_tensor && (ir->params[p].dtype == TS_F32 || ir->params[p].dtype == TS_F64)) wide = 1;
+    for (int i = 0; i < ir->nops; i++) reduce |= ir->ops[i].kind == TS__OP_REDUCE;
+    if (cpu_device && reduce) return wide ? cpu_gpu_row_knobs : cpu_gpu_row_knobs16;
     return wide ? gpu_knobs : gpu_knobs16;
 }
 /* A dot kernel on a dot_vec4 dialect (GLSL, cg_dot_glsl.c) starts from
@@ -89,12 +98,15 @@ static struct {
 static int dd_next;
 static pthread_mutex_t dd_mutex = PTHREAD_MUTEX_INITIALIZER;
 
+/* A CPU device: OpenCL's arch "cpu", Vulkan's "vk-cpu-..." (lavapipe). */
+static int is_cpu_device(const ts_context *ctx) { return strcmp(ctx->fp.arch, "cpu") == 0 || strncmp(ctx->fp.arch, "vk-cpu-", 7) == 0; }
+
 static ts_config *device_default(ts_context *ctx, const ts_kernel *k, const int64_t *const *shapes) {
     const ts__kir *ir = &k->ir;
     const ts__dialect *d = ts__dialect_get(ctx->be->dialect);
     const char *knobs = NULL;
     if (d && d->dot_vec4 && ts__kir_has_dot(ir)) knobs = vec4_dot_knobs;
-    else if (d) knobs = ts__tune_device_knobs(ctx->be->dialect, strcmp(ctx->fp.arch, "cpu") == 0, ir);
+    else if (d) knobs = ts__tune_device_knobs(ctx->be->dialect, is_cpu_device(ctx), ir);
     if (!knobs) return NULL;
     ts_config *c;
     if (ts_config_parse(knobs, &c)) {
