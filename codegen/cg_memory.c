@@ -383,6 +383,21 @@ static void whole_tile_cond(const cg *g, const ts__op *op, char *buf, size_t n) 
 
 /* ---------------------------------------------------------------- loads */
 
+/* Registers j0..j0+nv-1 of res from the chunk at o_ in one vector move
+ * (OpenCL vloadN / vload_halfN, or vec_mem words); with okvar, padding rows
+ * (!okvar) read fill. */
+static void load_chunk(cg *g, const ts__param *pa, ts_val res, int nv, const char *okvar, const char *fill) {
+    if (!g->d->has_vector_types) {
+        vmem_load_chunk(g, pa, res, nv, okvar, fill);
+        return;
+    }
+    char vl[1200];
+    if (pa->dtype == TS_F32) snprintf(vl, sizeof vl, "vload%d(0, p_%s + o_)", nv, pa->name);
+    else snprintf(vl, sizeof vl, "vload_half%d(0, (%s const half*)(p_%s + o_))", nv, g->d->global_ptr, pa->name);
+    if (okvar) line(g, "vstore%d(%s ? %s : (float%d)(%s), 0, %s + j0);", nv, okvar, vl, nv, fill, vname(res));
+    else line(g, "vstore%d(%s, 0, %s + j0);", nv, vl, vname(res));
+}
+
 void ts__cg_emit_load(cg *g, const ts__op *op) {
     ts_val res = op->result;
     ts__cg_declare(g, res);
@@ -393,14 +408,14 @@ void ts__cg_emit_load(cg *g, const ts__op *op) {
     ts__cg_literal(g, g->ir->values[res].dtype, op->value, fill, sizeof fill);
     ts__cg_load_expr(g, op->param, "o_", ex, sizeof ex);
     int nv = chunk_vector(g, op, &L);
-    if (nv && !g->d->has_vector_types) { /* 128-bit moves into registers */
+    if (nv) {
         const ts__param *pa = &g->ir->params[op->param];
         char wt[1024];
         whole_tile_cond(g, op, wt, sizeof wt);
         line(g, "if (%s) {", wt);
         g->indent++;
         chunk_loop_begin(g, &L, off, 1);
-        vmem_load_chunk(g, pa, res, L.nn, "ok_", fill);
+        load_chunk(g, pa, res, nv, "ok_", fill);
         close_block(g); /* chunk loop */
         g->indent--;
         line(g, "} else {");
@@ -408,36 +423,8 @@ void ts__cg_emit_load(cg *g, const ts__op *op) {
         chunk_begin(g, op, &L, "ok_", off, cond);
         line(g, "if (vec_) {");
         g->indent++;
-        vmem_load_chunk(g, pa, res, L.nn, NULL, NULL);
+        load_chunk(g, pa, res, nv, NULL, NULL);
         g->indent--;
-        line(g, "} else {");
-        g->indent++;
-        chunk_elems_begin(g, &L, nv, off);
-        line(g, "%s[j] = (ok_ && %s) ? %s : %s;", vname(res), cond, cx(g, reg_type(g, g->ir->values[res].dtype), ex), fill);
-        close_block(g); /* element loop */
-        close_block(g); /* else */
-        close_block(g); /* chunk loop */
-        close_block(g); /* partial-tile path */
-        return;
-    }
-    if (nv) {
-        const ts__param *pa = &g->ir->params[op->param];
-        char wt[1024], vl[1200];
-        whole_tile_cond(g, op, wt, sizeof wt);
-        if (pa->dtype == TS_F32) snprintf(vl, sizeof vl, "vload%d(0, p_%s + o_)", nv, pa->name);
-        else snprintf(vl, sizeof vl, "vload_half%d(0, (%s const half*)(p_%s + o_))", nv, g->d->global_ptr, pa->name);
-        line(g, "if (%s) {", wt);
-        g->indent++;
-        chunk_loop_begin(g, &L, off, 1);
-        line(g, "vstore%d(ok_ ? %s : (float%d)(%s), 0, %s + j0);", nv, vl, nv, fill, vname(res));
-        g->indent--;
-        line(g, "}");
-        g->indent--;
-        line(g, "} else {");
-        g->indent++;
-        chunk_begin(g, op, &L, "ok_", off, cond);
-        line(g, "if (vec_) {");
-        line(g, "  vstore%d(%s, 0, %s + j0);", nv, vl, vname(res));
         line(g, "} else {");
         g->indent++;
         chunk_elems_begin(g, &L, nv, off);
