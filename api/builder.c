@@ -335,23 +335,35 @@ static int broadcast_values(ts_builder *b, const char *opname, ts_val x, ts_val 
 
 /* ---------------------------------------------------------------- loops */
 
-ts_tile ts_loop_begin(ts_builder *b, const char *name, ts_size extent, const char *block, int ncarry, const ts_val *init,
-                      ts_val *carried) {
+static int check_int_scalar(ts_builder *b, const char *what, ts_val v);
+
+static ts_tile loop_begin(ts_builder *b, const char *name, ts_size extent, ts_val lo, ts_val hi, const char *block, int ncarry,
+                          const ts_val *init, ts_val *carried) {
     if (!b || b->error) return TS_NONE;
+    int ranged = lo != TS_NONE || hi != TS_NONE;
     if (!valid_ident(name)) { fail(b, TS_ERR_NAME, "loop tile name '%s' is not an identifier", name ? name : "(null)"); return TS_NONE; }
     if (b->ir.ngrid == 0) { fail(b, TS_ERR_STATE, "loop '%s' before any grid tile: declare the grid first", name); return TS_NONE; }
     if (ncarry < 0 || ncarry > TS__MAX_CARRY) { fail(b, TS_ERR_LIMIT, "loop '%s' carries %d values (at most %d)", name, ncarry, TS__MAX_CARRY); return TS_NONE; }
     if (ncarry && (!init || !carried)) { fail(b, TS_ERR_INVALID_ARGUMENT, "loop '%s': init or carried is NULL", name); return TS_NONE; }
     if (b->depth >= 32) { fail(b, TS_ERR_LIMIT, "loop '%s' nests deeper than 32", name); return TS_NONE; }
-    if (!valid_size(b, extent)) { fail(b, TS_ERR_INVALID_ARGUMENT, "loop '%s' has an invalid extent handle", name); return TS_NONE; }
+    if (!ranged && !valid_size(b, extent)) { fail(b, TS_ERR_INVALID_ARGUMENT, "loop '%s' has an invalid extent handle", name); return TS_NONE; }
     char what[128];
     snprintf(what, sizeof what, "loop '%s'", name);
+    if (ranged) {
+        char w2[160];
+        snprintf(w2, sizeof w2, "the range start of loop '%s'", name);
+        if (!check_int_scalar(b, w2, lo)) return TS_NONE;
+        snprintf(w2, sizeof w2, "the range end of loop '%s'", name);
+        if (!check_int_scalar(b, w2, hi)) return TS_NONE;
+        if (!block) { fail(b, TS_ERR_INVALID_ARGUMENT, "loop '%s' over a range needs a tunable block size", name); return TS_NONE; }
+    }
     for (int i = 0; i < ncarry; i++)
         if (!check_value(b, what, init[i])) return TS_NONE;
     int blk = block_of(b, what, block);
     if (blk == TS_NONE) return TS_NONE;
-    ts_tile t = add_tile(b, name, extent, blk, 0);
+    ts_tile t = add_tile(b, name, ranged ? TS_NONE : extent, blk, 0);
     if (t == TS_NONE) return TS_NONE;
+    b->ir.tiles[t].ranged = ranged;
     ts__op *op = new_op(b, TS__OP_LOOP_BEGIN);
     if (!op) return TS_NONE;
     int idx = commit_op(b);
@@ -359,6 +371,10 @@ ts_tile ts_loop_begin(ts_builder *b, const char *name, ts_size extent, const cha
     op = &b->ir.ops[idx];
     op->tile = t;
     op->ncarry = ncarry;
+    if (ranged) {
+        op->in[0] = lo;
+        op->in[1] = hi;
+    }
     b->loop_stack[b->depth++] = idx;
     for (int i = 0; i < ncarry; i++) {
         const ts__value *iv = &b->ir.values[init[i]];
@@ -374,6 +390,20 @@ ts_tile ts_loop_begin(ts_builder *b, const char *name, ts_size extent, const cha
         carried[i] = c;
     }
     return t;
+}
+
+ts_tile ts_loop_begin(ts_builder *b, const char *name, ts_size extent, const char *block, int ncarry, const ts_val *init,
+                      ts_val *carried) {
+    return loop_begin(b, name, extent, TS_NONE, TS_NONE, block, ncarry, init, carried);
+}
+
+ts_tile ts_loop_begin_range(ts_builder *b, const char *name, ts_val lo, ts_val hi, const char *block, int ncarry, const ts_val *init,
+                            ts_val *carried) {
+    if (b && !b->error && (lo == TS_NONE || hi == TS_NONE)) {
+        fail(b, TS_ERR_INVALID_ARGUMENT, "loop '%s': a range needs both ends", name ? name : "(null)");
+        return TS_NONE;
+    }
+    return loop_begin(b, name, TS_NONE, lo, hi, block, ncarry, init, carried);
 }
 
 ts_status ts_loop_end(ts_builder *b, const ts_val *yields, ts_val *results) {
@@ -440,34 +470,68 @@ static int check_tensor_param(ts_builder *b, const char *opname, ts_param t) {
     return 1;
 }
 
-static const char *size_label(const ts_builder *b, ts_size s, char *buf, size_t n) {
-    if (b->ir.sizes[s].name[0]) snprintf(buf, n, "%s", b->ir.sizes[s].name);
-    else snprintf(buf, n, "%lld", (long long)b->ir.sizes[s].fixed);
-    return buf;
+/* A rank-0 integer value used in an index or as a loop bound. */
+static int check_int_scalar(ts_builder *b, const char *what, ts_val v) {
+    if (!check_value(b, what, v)) return 0;
+    const ts__value *iv = &b->ir.values[v];
+    char lab[96];
+    if (iv->rank != 0 || ts_dtype_is_float(iv->dtype) || iv->dtype == TS_BOOL) {
+        fail(b, TS_ERR_INDEX, "%s: %s must be a rank-0 integer value (it is %s of rank %d)", what, value_label(b, v, lab, sizeof lab),
+             ts_dtype_name(iv->dtype), iv->rank);
+        return 0;
+    }
+    return 1;
 }
 
-/* Checks an index list against tensor t; writes the dims it adds. */
+/* Checks an index list against tensor t; writes the dims it adds. Any tile
+ * may index any dim: accesses are masked by the tiles' validity and the
+ * dim's range (docs/language.md, "Indexing"). */
 static int check_index(ts_builder *b, const char *opname, ts_param t, const ts_index *idx, int *rank, ts_tile *dims) {
     const ts__param *p = &b->ir.params[t];
     if (!idx) { fail(b, TS_ERR_INDEX, "%s '%s': no index", opname, p->name); return 0; }
     *rank = 0;
+    char what[160];
     for (int d = 0; d < p->rank; d++) {
         const ts_index *ix = &idx[d];
-        if (ix->kind == TS_IDX_CONST) {
+        snprintf(what, sizeof what, "%s '%s' dim %d", opname, p->name, d);
+        switch (ix->kind) {
+        case TS_IDX_CONST:
             if (ix->value < 0) { fail(b, TS_ERR_INDEX, "%s '%s': constant index %lld in dim %d is negative", opname, p->name, (long long)ix->value, d); return 0; }
             continue;
+        case TS_IDX_TILE:
+        case TS_IDX_POINT:
+        case TS_IDX_SHIFT:
+            if (!check_tile(b, opname, ix->tile)) return 0;
+            if (ix->kind == TS_IDX_SHIFT && !check_int_scalar(b, what, ix->val)) return 0;
+            if (ix->kind != TS_IDX_POINT) {
+                if (*rank >= TS_MAX_RANK) { fail(b, TS_ERR_RANK, "%s: the access has more than %d dims", what, TS_MAX_RANK); return 0; }
+                dims[(*rank)++] = ix->tile;
+            }
+            continue;
+        case TS_IDX_SCALAR:
+            if (!check_int_scalar(b, what, ix->val)) return 0;
+            continue;
+        case TS_IDX_VALUE: {
+            if (!check_value(b, what, ix->val)) return 0;
+            const ts__value *iv = &b->ir.values[ix->val];
+            char lab[96];
+            if (ts_dtype_is_float(iv->dtype) || iv->dtype == TS_BOOL) {
+                fail(b, TS_ERR_DTYPE_MISMATCH, "%s: index %s is %s (indices are integers)", what, value_label(b, ix->val, lab, sizeof lab), ts_dtype_name(iv->dtype));
+                return 0;
+            }
+            if (*rank + iv->rank > TS_MAX_RANK) { fail(b, TS_ERR_RANK, "%s: the access has more than %d dims", what, TS_MAX_RANK); return 0; }
+            for (int i = 0; i < iv->rank; i++) dims[(*rank)++] = iv->dims[i];
+            continue;
         }
-        if (ix->kind != TS_IDX_TILE && ix->kind != TS_IDX_POINT) { fail(b, TS_ERR_INDEX, "%s '%s': dim %d has an invalid index kind", opname, p->name, d); return 0; }
-        if (!check_tile(b, opname, ix->tile)) return 0;
-        const ts__tile *tl = &b->ir.tiles[ix->tile];
-        if (tl->extent != p->sizes[d]) {
-            char s1[64], s2[64];
-            fail(b, TS_ERR_SHAPE_MISMATCH, "%s '%s': dim %d has size %s but is indexed by tile '%s' over size %s", opname, p->name, d,
-                 size_label(b, p->sizes[d], s1, sizeof s1), tl->name, size_label(b, tl->extent, s2, sizeof s2));
-            return 0;
+        default: fail(b, TS_ERR_INDEX, "%s '%s': dim %d has an invalid index kind", opname, p->name, d); return 0;
         }
-        if (ix->kind == TS_IDX_TILE) dims[(*rank)++] = ix->tile;
     }
+    for (int i = 0; i < *rank; i++)
+        for (int j = i + 1; j < *rank; j++)
+            if (dims[i] != TS_NONE && dims[i] == dims[j]) {
+                fail(b, TS_ERR_INDEX, "%s '%s': tile '%s' gives two dims of the access (use a value index for a diagonal)", opname, p->name, b->ir.tiles[dims[i]].name);
+                return 0;
+            }
     return 1;
 }
 
@@ -587,6 +651,27 @@ ts_val ts_arange(ts_builder *b, ts_tile t) {
     return finish_value_op(b, op, TS_I32, 1, &t);
 }
 
+ts_val ts_tile_pos(ts_builder *b, ts_tile t, ts_pos_kind which) {
+    if (!b || b->error) return TS_NONE;
+    if ((unsigned)which > TS_POS_ID) { fail(b, TS_ERR_INVALID_ARGUMENT, "tile position: invalid kind %d", (int)which); return TS_NONE; }
+    if (!check_tile(b, "tile position", t)) return TS_NONE;
+    ts__op *op = new_op(b, TS__OP_TILE_POS);
+    if (!op) return TS_NONE;
+    op->tile = t;
+    op->sub = (int)which;
+    return finish_value_op(b, op, TS_I32, 0, NULL);
+}
+
+ts_val ts_size_value(ts_builder *b, ts_size s) {
+    if (!b || b->error) return TS_NONE;
+    if (!valid_size(b, s)) { fail(b, TS_ERR_INVALID_ARGUMENT, "size value: %d is not a size of this kernel", (int)s); return TS_NONE; }
+    if (b->ir.ngrid == 0) { fail(b, TS_ERR_STATE, "size value used before any grid tile"); return TS_NONE; }
+    ts__op *op = new_op(b, TS__OP_SIZE);
+    if (!op) return TS_NONE;
+    op->axis = (int)s;
+    return finish_value_op(b, op, TS_I32, 0, NULL);
+}
+
 ts_val ts_unary(ts_builder *b, ts_unary_op uop, ts_val x) {
     if (!b || b->error) return TS_NONE;
     if ((unsigned)uop >= TS_UNARY_COUNT) { fail(b, TS_ERR_INVALID_ARGUMENT, "unary: invalid op %d", (int)uop); return TS_NONE; }
@@ -622,6 +707,7 @@ ts_val ts_binary(ts_builder *b, ts_binary_op bop, ts_val x, ts_val y) {
         return TS_NONE;
     }
     if ((bop == TS_AND || bop == TS_OR) && dx != TS_BOOL) { fail(b, TS_ERR_DTYPE_MISMATCH, "%s: operands are %s (needs bool)", name, ts_dtype_name(dx)); return TS_NONE; }
+    if (bop == TS_MOD && (ts_dtype_is_float(dx) || dx == TS_BOOL)) { fail(b, TS_ERR_DTYPE_MISMATCH, "mod: operands are %s (needs an integer dtype)", ts_dtype_name(dx)); return TS_NONE; }
     if (bop == TS_POW && !ts_dtype_is_float(dx)) { fail(b, TS_ERR_DTYPE_MISMATCH, "pow: operands are %s (needs a float dtype)", ts_dtype_name(dx)); return TS_NONE; }
     int rank;
     ts_tile dims[TS_MAX_RANK];
@@ -709,7 +795,7 @@ ts_val ts_broadcast(ts_builder *b, ts_val x, int rank, const ts_tile *dims) {
     if (!op) return TS_NONE;
     op->in[0] = x;
     op->bdims = rank;
-    for (int i = 0; i < rank; i++) op->idx[i] = (ts_index){TS_IDX_TILE, dims[i], 0};
+    for (int i = 0; i < rank; i++) op->idx[i] = TS_AT(dims[i]);
     ts_dtype dt = v->dtype;
     ts_tile d[TS_MAX_RANK];
     memcpy(d, dims, sizeof(ts_tile) * (size_t)rank);

@@ -46,11 +46,11 @@ ts_status ts__kir_copy(const ts__kir *src, ts__kir *dst) {
 
 static const char *const op_kind_names[TS__OP_KIND_COUNT] = {
     "load", "store", "atomic_add", "gather", "scalar", "full", "arange", "unary", "binary",
-    "select", "cast", "expand_dims", "broadcast", "reduce", "dot", "transpose", "for", "end"};
+    "select", "cast", "expand_dims", "broadcast", "reduce", "dot", "transpose", "for", "end", "tile_pos", "size"};
 static const char *const unary_names[TS_UNARY_COUNT] = {
     "neg", "abs", "exp", "log", "sqrt", "rsqrt", "tanh", "sigmoid", "erf", "relu", "gelu", "silu", "sin", "cos", "not"};
 static const char *const binary_names[TS_BINARY_COUNT] = {
-    "add", "sub", "mul", "div", "max", "min", "pow", "lt", "le", "gt", "ge", "eq", "ne", "and", "or"};
+    "add", "sub", "mul", "div", "max", "min", "pow", "lt", "le", "gt", "ge", "eq", "ne", "and", "or", "mod"};
 static const char *const reduce_names[TS_REDUCE_COUNT] = {"sum", "max", "min", "mean", "argmax"};
 
 const char *ts__op_kind_name(ts__op_kind k) { return (unsigned)k < TS__OP_KIND_COUNT ? op_kind_names[k] : "?"; }
@@ -114,6 +114,7 @@ uint64_t ts__kir_hash(const ts__kir *ir) {
         h = ts__hash_u64(h, (uint64_t)ir->tiles[i].extent);
         h = ts__hash_u64(h, (uint64_t)(int64_t)ir->tiles[i].block);
         h = ts__hash_u64(h, (uint64_t)ir->tiles[i].is_grid);
+        if (ir->tiles[i].ranged) h = ts__hash_u64(h, 0x52414e47u); /* only then: older kernels keep their hash (tuning keys) */
     }
     h = ts__hash_u64(h, (uint64_t)ir->ngrid);
     for (int i = 0; i < ir->ngrid; i++) h = ts__hash_u64(h, (uint64_t)ir->grid[i]);
@@ -137,6 +138,7 @@ uint64_t ts__kir_hash(const ts__kir *ir) {
             h = ts__hash_u64(h, (uint64_t)op->idx[d].kind);
             h = ts__hash_u64(h, (uint64_t)(int64_t)op->idx[d].tile);
             h = ts__hash_u64(h, (uint64_t)op->idx[d].value);
+            if (op->idx[d].kind >= TS_IDX_SHIFT) h = ts__hash_u64(h, (uint64_t)(int64_t)op->idx[d].val);
         }
         h = ts__hash_bytes(h, &op->value, sizeof op->value);
         h = ts__hash_u64(h, (uint64_t)op->axis);

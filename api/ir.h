@@ -36,6 +36,8 @@ typedef enum ts__op_kind {
     TS__OP_TRANSPOSE,
     TS__OP_LOOP_BEGIN,
     TS__OP_LOOP_END,
+    TS__OP_TILE_POS,  /* sub: ts_tile_pos of `tile`; rank-0 i32 */
+    TS__OP_SIZE,      /* axis: the size index; rank-0 i32 */
     TS__OP_KIND_COUNT
 } ts__op_kind;
 
@@ -63,6 +65,7 @@ typedef struct ts__tile {
     int block;       /* tunable index, TS__BLOCK_WHOLE or TS__BLOCK_POINT */
     int is_grid;
     int loop_op;     /* index of its LOOP_BEGIN (-1 for grid tiles) */
+    int ranged;      /* a loop over lo .. hi (its LOOP_BEGIN's in[0], in[1]); extent is TS_NONE */
 } ts__tile;
 
 typedef struct ts__value {
@@ -85,7 +88,8 @@ typedef struct ts__op {
     double value;            /* fill for LOAD/GATHER, constant for FULL */
     int axis, keepdim;       /* REDUCE, EXPAND_DIMS */
     /* loops */
-    ts_tile tile;            /* LOOP_BEGIN / LOOP_END: the loop's tile; ARANGE: its tile */
+    ts_tile tile;            /* LOOP_BEGIN / LOOP_END: the loop's tile; ARANGE, TILE_POS: its tile */
+                             /* LOOP_BEGIN of a ranged loop: in[0] = lo, in[1] = hi (rank-0 integers) */
     int ncarry;
     ts_val init[TS__MAX_CARRY];    /* LOOP_BEGIN */
     ts_val carried[TS__MAX_CARRY]; /* LOOP_BEGIN: values inside the loop */

@@ -46,11 +46,11 @@ typedef enum tok_kind { T_EOF, T_NL, T_IDENT, T_INT, T_FLOAT, T_PUNCT } tok_kind
 
 typedef enum punct {
     P_LPAREN, P_RPAREN, P_LBRACK, P_RBRACK, P_LBRACE, P_RBRACE, P_COMMA, P_ASSIGN, P_COLON, P_DOT, P_DOTDOT,
-    P_PLUS, P_MINUS, P_STAR, P_SLASH, P_LT, P_LE, P_GT, P_GE, P_EQ, P_NE, P_AND, P_OR, P_NONE
+    P_PLUS, P_MINUS, P_STAR, P_SLASH, P_LT, P_LE, P_GT, P_GE, P_EQ, P_NE, P_AND, P_OR, P_PERCENT, P_NONE
 } punct;
 
 static const char *const punct_text[] = {"(", ")", "[", "]", "{", "}", ",", "=", ":", ".", "..",
-                                         "+", "-", "*", "/", "<", "<=", ">", ">=", "==", "!=", "&&", "||", "?"};
+                                         "+", "-", "*", "/", "<", "<=", ">", ">=", "==", "!=", "&&", "||", "%", "?"};
 
 typedef struct token {
     tok_kind kind;
@@ -181,6 +181,7 @@ static void lex(parser *p) {
         case '-': op = P_MINUS; break;
         case '*': op = P_STAR; break;
         case '/': op = P_SLASH; break;
+        case '%': op = P_PERCENT; break;
         case '.': op = s[1] == '.' ? P_DOTDOT : P_DOT; len = op == P_DOTDOT ? 2 : 1; break;
         case '=': op = s[1] == '=' ? P_EQ : P_ASSIGN; len = op == P_EQ ? 2 : 1; break;
         case '<': op = s[1] == '=' ? P_LE : P_LT; len = op == P_LE ? 2 : 1; break;
@@ -601,43 +602,6 @@ static int lookup_param(parser *p, int tok, const char *name) {
     return i;
 }
 
-/* NAME '[' index, ... ']' with index = tile | tile.begin | integer. */
-static int parse_access(parser *p, int *param, ts_index *idx, int *nidx) {
-    if (p->status) return -1;
-    int tok = p->pos;
-    char name[TS__MAX_NAME];
-    if (take_name(p, name, "a tensor name")) return -1;
-    if ((*param = lookup_param(p, tok, name)) < 0) return -1;
-    if (expect_p(p, P_LBRACK, "after the tensor name (write x[tm, tn])")) return -1;
-    *nidx = 0;
-    for (;;) {
-        if (*nidx >= 8) { perr(p, p->pos, "too many indices"); return -1; }
-        ts_index *ix = &idx[(*nidx)++];
-        if (cur(p)->kind == T_INT || at_p(p, P_MINUS)) {
-            int64_t v;
-            if (parse_int(p, &v, "an index")) return -1;
-            *ix = TS_CONST_IDX(v);
-        } else {
-            ts_tile t;
-            if (parse_tile_ref(p, &t)) return -1;
-            if (accept_p(p, P_DOT)) {
-                if (expect_word(p, "begin", "after '.' (tile.begin is the first index of a tile)")) return -1;
-                *ix = TS_POINT(t);
-            } else {
-                *ix = TS_AT(t);
-            }
-        }
-        if (accept_p(p, P_RBRACK)) break;
-        if (expect_p(p, P_COMMA, "or ']' in the index list")) return -1;
-    }
-    const pparam *pp = &p->params[*param];
-    if (pp->is_tensor && *nidx != pp->rank) {
-        perr(p, tok, "tensor '%s' has rank %d but is indexed with %d %s", pp->name, pp->rank, *nidx, *nidx == 1 ? "index" : "indices");
-        return -1;
-    }
-    return 0;
-}
-
 /* ---------------------------------------------------------------- 5. expressions */
 
 /* The result of an expression: a value, or a number still waiting for a dtype. */
@@ -652,6 +616,7 @@ typedef struct operand {
 } operand;
 
 static int parse_expr(parser *p, operand *out);
+static int parse_access(parser *p, int *param, ts_index *idx, int *nidx, int *rank);
 
 static int set_val(parser *p, int tok, operand *o, ts_val v, ts_dtype dtype, int rank) {
     if (v == TS_NONE) return bfail(p, tok);
@@ -686,6 +651,12 @@ static int apply_binary(parser *p, int tok, ts_binary_op op, operand *a, operand
         return -1;
     }
     if (materialize(p, a, b->dtype) || materialize(p, b, a->dtype)) return -1;
+    /* scalar index arithmetic mixes i32 positions with i64 scalars: widen */
+    if (a->rank == 0 && b->rank == 0 && a->dtype != b->dtype && (a->dtype == TS_I64 || b->dtype == TS_I64) &&
+        (a->dtype == TS_I32 || b->dtype == TS_I32)) {
+        operand *n = a->dtype == TS_I32 ? a : b;
+        if (set_val(p, n->tok, n, ts_cast(p->b, n->v, TS_I64), TS_I64, 0)) return -1;
+    }
     ts_val v = ts_binary(p->b, op, a->v, b->v);
     return set_val(p, tok, out, v, ts__binary_result_dtype(op, a->dtype), max_i(a->rank, b->rank));
 }
@@ -808,10 +779,9 @@ static int parse_call(parser *p, operand *out) {
         int param, n;
         ts_index idx[8];
         kwargs kw = {0};
-        if (parse_access(p, &param, idx, &n) || parse_kwargs(p, fname, 0, 1, &kw) || close_call(p, fname)) return -1;
-        ts_val v = ts_load(p->b, (ts_param)param, idx, kw.fill);
         int rank = 0;
-        for (int i = 0; i < n; i++) rank += idx[i].kind == TS_IDX_TILE;
+        if (parse_access(p, &param, idx, &n, &rank) || parse_kwargs(p, fname, 0, 1, &kw) || close_call(p, fname)) return -1;
+        ts_val v = ts_load(p->b, (ts_param)param, idx, kw.fill);
         return set_val(p, tok, out, v, p->params[param].dtype, rank);
     }
     if (strcmp(fname, "gather") == 0) {
@@ -918,10 +888,26 @@ static int parse_name_ref(parser *p, operand *out) {
     }
     int pi = find_param(p, name);
     if (pi >= 0 && !p->params[pi].is_tensor) return set_val(p, tok, out, ts_scalar(p->b, (ts_param)pi), p->params[pi].dtype, 0);
+    int ti = find_tile(p, name);
+    if (ti >= 0 && accept_p(p, P_DOT)) { /* t.begin, t.end, t.id: rank-0 i32 */
+        static const char *const pos_names[] = {"begin", "end", "id"};
+        for (int w = 0; w < 3; w++)
+            if (at_word(p, pos_names[w])) {
+                advance(p);
+                return set_val(p, tok, out, ts_tile_pos(p->b, p->tiles[ti].t, (ts_pos_kind)w), TS_I32, 0);
+            }
+        char d[64];
+        perr(p, p->pos, "a tile has .begin, .end and .id, not %s", describe(p, p->pos, d, sizeof d));
+        return -1;
+    }
+    if (find_name(p->sizes, p->nsizes, name) >= 0 && ti < 0) { /* a size's value at launch: rank-0 i32 */
+        ts_size sz = ts_size_sym(p->b, name);
+        if (sz == TS_NONE) return bfail(p, tok);
+        return set_val(p, tok, out, ts_size_value(p->b, sz), TS_I32, 0);
+    }
     if (pi >= 0) perr(p, tok, "'%s' is a tensor: load a tile of it, e.g. load(%s[...])", name, name);
-    else if (find_tile(p, name) >= 0) perr(p, tok, "'%s' is a tile, not a value (arange(%s) gives its indices)", name, name);
+    else if (ti >= 0) perr(p, tok, "'%s' is a tile, not a value (arange(%s) gives its indices, %s.begin its first)", name, name, name);
     else if (find_name(p->tunables, p->ntunables, name) >= 0) perr(p, tok, "'%s' is a tunable, not a value", name);
-    else if (find_name(p->sizes, p->nsizes, name) >= 0) perr(p, tok, "'%s' is a size, not a value", name);
     else perr(p, tok, "unknown name '%s'", name);
     return -1;
 }
@@ -988,7 +974,7 @@ static const binop level_or[] = {{P_OR, TS_OR}, {P_NONE, 0}};
 static const binop level_and[] = {{P_AND, TS_AND}, {P_NONE, 0}};
 static const binop level_cmp[] = {{P_LT, TS_LT}, {P_LE, TS_LE}, {P_GT, TS_GT}, {P_GE, TS_GE}, {P_EQ, TS_EQ}, {P_NE, TS_NE}, {P_NONE, 0}};
 static const binop level_add[] = {{P_PLUS, TS_ADD}, {P_MINUS, TS_SUB}, {P_NONE, 0}};
-static const binop level_mul[] = {{P_STAR, TS_MUL}, {P_SLASH, TS_DIV}, {P_NONE, 0}};
+static const binop level_mul[] = {{P_STAR, TS_MUL}, {P_SLASH, TS_DIV}, {P_PERCENT, TS_MOD}, {P_NONE, 0}};
 static const binop *const levels[] = {level_or, level_and, level_cmp, level_add, level_mul};
 #define NLEVELS 5
 
@@ -1013,6 +999,102 @@ static int parse_expr(parser *p, operand *out) {
     int rc = parse_level(p, 0, out);
     p->expr_depth--;
     return rc;
+}
+
+/* ---------------------------------------------------------------- 5b. indices */
+
+/* `+ e - e ...` after a tile in an index: the offset, a rank-0 integer. */
+static int parse_offset(parser *p, operand *acc) {
+    memset(acc, 0, sizeof *acc);
+    acc->is_lit = 1;
+    acc->tok = p->pos;
+    while (!p->status && (at_p(p, P_PLUS) || at_p(p, P_MINUS))) {
+        int tok = p->pos, neg = at_p(p, P_MINUS);
+        advance(p);
+        operand t;
+        if (parse_level(p, NLEVELS - 1, &t)) return -1; /* a term: binds tighter than + and - */
+        if (acc->is_lit && t.is_lit) acc->lit += neg ? -t.lit : t.lit;
+        else if (apply_binary(p, tok, neg ? TS_SUB : TS_ADD, acc, &t, acc)) return -1;
+    }
+    if (acc->is_lit) {
+        if (acc->lit != floor(acc->lit) || fabs(acc->lit) > 2147483647.0) {
+            perr(p, acc->tok, "an index offset is an integer, not %g", acc->lit);
+            return -1;
+        }
+        if (materialize(p, acc, TS_I32)) return -1;
+    }
+    if (ts_dtype_is_float(acc->dtype) || acc->dtype == TS_BOOL || acc->rank != 0) {
+        perr(p, acc->tok, "an index offset is a scalar integer (literals, integer scalars, sizes, t.begin, t.end), not %s of rank %d",
+             ts_dtype_name(acc->dtype), acc->rank);
+        return -1;
+    }
+    return 0;
+}
+
+/* NAME '[' index, ... ']' with index = tile | tile + offset | tile.begin |
+ * an integer | an integer expression (rank 0: one index; a tile value: its
+ * elements, adding its dims). *rank: the dims the access adds. */
+static int parse_access(parser *p, int *param, ts_index *idx, int *nidx, int *rank) {
+    if (p->status) return -1;
+    int tok = p->pos;
+    char name[TS__MAX_NAME];
+    if (take_name(p, name, "a tensor name")) return -1;
+    if ((*param = lookup_param(p, tok, name)) < 0) return -1;
+    if (expect_p(p, P_LBRACK, "after the tensor name (write x[tm, tn])")) return -1;
+    *nidx = 0;
+    *rank = 0;
+    for (;;) {
+        if (*nidx >= 8) { perr(p, p->pos, "too many indices"); return -1; }
+        ts_index *ix = &idx[(*nidx)++];
+        int itok = p->pos, is_tile = 0;
+        if (cur(p)->kind == T_IDENT) {
+            char tn[TS__MAX_NAME];
+            if (tok_name(p, itok, tn)) return -1;
+            is_tile = find_tile(p, tn) >= 0 && find_value(p, tn) < 0;
+        }
+        if (is_tile && !is_p(p, itok + 1, P_DOT)) {
+            ts_tile t;
+            if (parse_tile_ref(p, &t)) return -1;
+            if (at_p(p, P_PLUS) || at_p(p, P_MINUS)) {
+                operand off;
+                if (parse_offset(p, &off)) return -1;
+                *ix = TS_AT_SHIFT(t, off.v);
+            } else *ix = TS_AT(t);
+            (*rank)++;
+        } else if (is_tile && is_word(p, itok + 2, "begin") && (is_p(p, itok + 3, P_COMMA) || is_p(p, itok + 3, P_RBRACK))) {
+            ts_tile t;
+            if (parse_tile_ref(p, &t)) return -1;
+            advance(p); /* '.' */
+            advance(p); /* begin */
+            *ix = TS_POINT(t);
+        } else {
+            operand o;
+            if (parse_expr(p, &o)) return -1;
+            if (o.is_lit) {
+                if (o.lit != floor(o.lit) || fabs(o.lit) > 9.2e18) {
+                    perr(p, itok, "an index is an integer, not %g", o.lit);
+                    return -1;
+                }
+                *ix = TS_CONST_IDX((int64_t)o.lit);
+            } else if (ts_dtype_is_float(o.dtype) || o.dtype == TS_BOOL) {
+                perr(p, itok, "an index is an integer; this expression is %s (cast it, or index with a tile)", ts_dtype_name(o.dtype));
+                return -1;
+            } else if (o.rank == 0) {
+                *ix = TS_AT_SCALAR(o.v);
+            } else {
+                *ix = TS_AT_VALUE(o.v);
+                *rank += o.rank;
+            }
+        }
+        if (accept_p(p, P_RBRACK)) break;
+        if (expect_p(p, P_COMMA, "or ']' in the index list")) return -1;
+    }
+    const pparam *pp = &p->params[*param];
+    if (pp->is_tensor && *nidx != pp->rank) {
+        perr(p, tok, "tensor '%s' has rank %d but is indexed with %d %s", pp->name, pp->rank, *nidx, *nidx == 1 ? "index" : "indices");
+        return -1;
+    }
+    return 0;
 }
 
 /* ---------------------------------------------------------------- 6. statements */
@@ -1098,7 +1180,43 @@ typedef struct tiledecl {
     int points, has_block;
     char block[TS__MAX_NAME];
     ts_size extent;
+    int ranged;       /* tile(lo .. hi, BLOCK) */
+    ts_val lo, hi;
 } tiledecl;
+
+/* 1 when the tile(...) at p->pos holds a '..' at its own nesting level. */
+static int tile_has_range(const parser *p) {
+    int depth = 0;
+    for (int i = p->pos; tk(p, i)->kind != T_EOF && tk(p, i)->kind != T_NL; i++) {
+        if (is_p(p, i, P_LPAREN) || is_p(p, i, P_LBRACK)) depth++;
+        else if (is_p(p, i, P_RPAREN) || is_p(p, i, P_RBRACK)) {
+            if (--depth < 0) return 0;
+        } else if (depth == 0 && is_p(p, i, P_COMMA)) return 0;
+        else if (depth == 0 && is_p(p, i, P_DOTDOT)) return 1;
+    }
+    return 0;
+}
+
+/* One end of a range: a rank-0 integer (a number becomes an i32). */
+static int parse_range_end(parser *p, ts_val *out, const char *which) {
+    operand o;
+    int tok = p->pos;
+    if (parse_expr(p, &o)) return -1;
+    if (o.is_lit) {
+        if (o.lit != floor(o.lit) || fabs(o.lit) > 2147483647.0) {
+            perr(p, tok, "the %s of a range is an integer, not %g", which, o.lit);
+            return -1;
+        }
+        if (materialize(p, &o, TS_I32)) return -1;
+    }
+    if (ts_dtype_is_float(o.dtype) || o.dtype == TS_BOOL || o.rank != 0) {
+        perr(p, tok, "the %s of a range is a scalar integer (e.g. 0, N, t.end, load(offsets[tb.begin])), not %s of rank %d", which,
+             ts_dtype_name(o.dtype), o.rank);
+        return -1;
+    }
+    *out = o.v;
+    return 0;
+}
 
 static int parse_tiledecl(parser *p, tiledecl *d) {
     memset(d, 0, sizeof *d);
@@ -1112,7 +1230,13 @@ static int parse_tiledecl(parser *p, tiledecl *d) {
         return -1;
     }
     advance(p);
-    if (expect_p(p, P_LPAREN, d->points ? "after 'points'" : "after 'tile'") || parse_size_ref(p, &d->extent)) return -1;
+    if (expect_p(p, P_LPAREN, d->points ? "after 'points'" : "after 'tile'")) return -1;
+    if (!d->points && tile_has_range(p)) {
+        d->ranged = 1;
+        if (parse_range_end(p, &d->lo, "start") || expect_p(p, P_DOTDOT, "between the ends of a range (tile(lo .. hi, BLOCK))") ||
+            parse_range_end(p, &d->hi, "end"))
+            return -1;
+    } else if (parse_size_ref(p, &d->extent)) return -1;
     if (!d->points && accept_p(p, P_COMMA)) {
         d->has_block = 1;
         d->block_tok = p->pos;
@@ -1141,6 +1265,10 @@ static int parse_grid(parser *p) {
     for (;;) {
         tiledecl d;
         if (parse_tiledecl(p, &d)) return -1;
+        if (d.ranged) {
+            perr(p, d.kind_tok, "a grid tile runs over a size, not a range (ranges are for loops: for t in tile(lo .. hi, BLOCK))");
+            return -1;
+        }
         ts_tile t = d.points ? ts_grid_point(p->b, d.name, d.extent) : ts_grid_tile(p->b, d.name, d.extent, d.has_block ? d.block : NULL);
         if (t == TS_NONE) return tile_fail(p, &d);
         if (add_tile(p, d.name, t)) return -1;
@@ -1192,7 +1320,12 @@ static int parse_for(parser *p, const int *res_toks, int nres) {
         perr(p, for_tok, "loops nested too deeply");
         return -1;
     }
-    ts_tile t = ts_loop_begin(p->b, d.name, d.extent, d.has_block ? d.block : NULL, ncarry, init, carried);
+    if (d.ranged && !d.has_block) {
+        perr(p, d.kind_tok, "a loop over a range needs a block size: tile(lo .. hi, BLOCK)");
+        return -1;
+    }
+    ts_tile t = d.ranged ? ts_loop_begin_range(p->b, d.name, d.lo, d.hi, d.block, ncarry, init, carried)
+                         : ts_loop_begin(p->b, d.name, d.extent, d.has_block ? d.block : NULL, ncarry, init, carried);
     if (t == TS_NONE) return tile_fail(p, &d);
     if (add_tile(p, d.name, t)) return -1;
     int base = p->nvalues;
@@ -1269,7 +1402,8 @@ static int parse_store(parser *p) {
     int param, n;
     ts_index idx[8];
     operand v;
-    if (parse_access(p, &param, idx, &n) || expect_p(p, P_COMMA, "after the tensor access") || parse_expr(p, &v) || close_call(p, fname)) return -1;
+    int arank;
+    if (parse_access(p, &param, idx, &n, &arank) || expect_p(p, P_COMMA, "after the tensor access") || parse_expr(p, &v) || close_call(p, fname)) return -1;
     if (materialize(p, &v, p->params[param].dtype)) return -1;
     ts_status s = atomic ? ts_atomic_add(p->b, (ts_param)param, idx, v.v) : ts_store(p->b, (ts_param)param, idx, v.v);
     if (s != TS_OK) return bfail(p, tok);

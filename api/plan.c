@@ -52,7 +52,7 @@ ts_status ts__plan_make(const ts__kir *ir, const ts_config *cfg, const int64_t *
     if (st) { ts__plan_free(out); return st; }
     for (int t = 0; t < ir->ntiles; t++) {
         const ts__tile *tl = &ir->tiles[t];
-        int64_t ext = out->size_values[tl->extent];
+        int64_t ext = tl->extent >= 0 ? out->size_values[tl->extent] : 1; /* a ranged loop's block is a tunable */
         if (tl->block == TS__BLOCK_POINT) out->block[t] = 1;
         else if (tl->block == TS__BLOCK_WHOLE) {
             out->block[t] = ts__next_pow2(ext < 1 ? 1 : ext);

@@ -74,6 +74,10 @@ static void put_tile_decl(printer *pr, ts_tile t) {
     if (tl->block == TS__BLOCK_POINT) {
         ts__sb_puts(&pr->sb, "points(");
         put_size(pr, tl->extent);
+    } else if (tl->ranged) {
+        const ts__op *lb = &pr->ir->ops[tl->loop_op];
+        ts__sb_printf(&pr->sb, "tile(%s .. %s", vname(pr, lb->in[0]), vname(pr, lb->in[1]));
+        if (tl->block >= 0) ts__sb_printf(&pr->sb, ", %s", pr->ir->tunables[tl->block].name);
     } else {
         ts__sb_puts(&pr->sb, "tile(");
         put_size(pr, tl->extent);
@@ -100,6 +104,8 @@ static void put_index(printer *pr, const ts__op *op) {
         if (d) ts__sb_puts(&pr->sb, ", ");
         if (ix->kind == TS_IDX_CONST) ts__sb_printf(&pr->sb, "%lld", (long long)ix->value);
         else if (ix->kind == TS_IDX_POINT) ts__sb_printf(&pr->sb, "%s.begin", pr->ir->tiles[ix->tile].name);
+        else if (ix->kind == TS_IDX_SHIFT) ts__sb_printf(&pr->sb, "%s + %s", pr->ir->tiles[ix->tile].name, vname(pr, ix->val));
+        else if (ix->kind == TS_IDX_SCALAR || ix->kind == TS_IDX_VALUE) ts__sb_puts(&pr->sb, vname(pr, ix->val));
         else ts__sb_puts(&pr->sb, pr->ir->tiles[ix->tile].name);
     }
     ts__sb_puts(&pr->sb, "]");
@@ -182,6 +188,13 @@ static void put_op(printer *pr, const ts__op *op, int depth) {
         break;
     }
     case TS__OP_ARANGE: ts__sb_printf(&pr->sb, "arange(%s)", ir->tiles[op->tile].name); break;
+    case TS__OP_TILE_POS:
+        ts__sb_printf(&pr->sb, "%s.%s", ir->tiles[op->tile].name, op->sub == TS_POS_BEGIN ? "begin" : op->sub == TS_POS_END ? "end" : "id");
+        break;
+    case TS__OP_SIZE: /* a fixed size prints as its number: the same value */
+        if (ir->sizes[op->axis].name[0]) ts__sb_puts(&pr->sb, ir->sizes[op->axis].name);
+        else ts__sb_printf(&pr->sb, "full(i32, [], %lld)", (long long)ir->sizes[op->axis].fixed);
+        break;
     case TS__OP_UNARY: ts__sb_printf(&pr->sb, "%s(%s)", ts__unary_name(op->sub), vname(pr, op->in[0])); break;
     case TS__OP_BINARY:
         ts__sb_printf(&pr->sb, "%s(%s, %s)", ts__binary_name(op->sub), vname(pr, op->in[0]), vname(pr, op->in[1]));

@@ -115,6 +115,7 @@ typedef enum ts_unary_op {
 typedef enum ts_binary_op {
     TS_ADD, TS_SUB, TS_MUL, TS_DIV, TS_MAX, TS_MIN, TS_POW,
     TS_LT, TS_LE, TS_GT, TS_GE, TS_EQ, TS_NE, TS_AND, TS_OR,
+    TS_MOD, /* integer remainder, truncating like TS_DIV (x - (x / y) * y); by zero gives 0 */
     TS_BINARY_COUNT
 } ts_binary_op;
 
@@ -124,21 +125,38 @@ typedef enum ts_reduce_op {
 } ts_reduce_op;
 
 /* How one dimension of a tensor is indexed by a load, store or atomic. */
+/* Any tile may index any dim. Every access is masked by the validity of
+ * the tiles it runs over and by 0 <= index < the dim's size: a masked load
+ * reads the fill value, a masked store or atomic is skipped. */
 typedef enum ts_index_kind {
     TS_IDX_TILE = 0,   /* the elements of a tile variable: adds a dim */
     TS_IDX_POINT = 1,  /* the first index of a tile variable: no dim (use with block-1 tiles) */
-    TS_IDX_CONST = 2   /* a fixed index: no dim */
+    TS_IDX_CONST = 2,  /* a fixed index: no dim */
+    TS_IDX_SHIFT = 3,  /* tile + `val` (a rank-0 integer value, may be negative): adds the tile's dim */
+    TS_IDX_SCALAR = 4, /* `val`, a rank-0 integer value: no dim */
+    TS_IDX_VALUE = 5   /* `val`, an integer tile value, element by element: adds val's dims */
 } ts_index_kind;
 
 typedef struct ts_index {
     ts_index_kind kind;
-    int32_t tile;   /* for TILE and POINT */
+    int32_t tile;   /* for TILE, POINT and SHIFT */
     int64_t value;  /* for CONST */
+    ts_val val;     /* for SHIFT, SCALAR and VALUE (read for those kinds only) */
 } ts_index;
 
-#define TS_AT(t) ((ts_index){TS_IDX_TILE, (t), 0})
-#define TS_POINT(t) ((ts_index){TS_IDX_POINT, (t), 0})
-#define TS_CONST_IDX(v) ((ts_index){TS_IDX_CONST, TS_NONE, (v)})
+#define TS_AT(t) ((ts_index){TS_IDX_TILE, (t), 0, TS_NONE})
+#define TS_POINT(t) ((ts_index){TS_IDX_POINT, (t), 0, TS_NONE})
+#define TS_CONST_IDX(v) ((ts_index){TS_IDX_CONST, TS_NONE, (v), TS_NONE})
+#define TS_AT_SHIFT(t, off) ((ts_index){TS_IDX_SHIFT, (t), 0, (off)})
+#define TS_AT_SCALAR(v) ((ts_index){TS_IDX_SCALAR, TS_NONE, 0, (v)})
+#define TS_AT_VALUE(v) ((ts_index){TS_IDX_VALUE, TS_NONE, 0, (v)})
+
+/* Scalar positions of a tile (rank-0 i32 values; ts_tile_pos()). */
+typedef enum ts_tile_pos {
+    TS_POS_BEGIN = 0, /* first global index of the current tile */
+    TS_POS_END = 1,   /* min(begin + block, end of its range): one past its last valid index */
+    TS_POS_ID = 2     /* which tile: the program index of a grid tile, the iteration of a loop */
+} ts_pos_kind;
 
 /* Creates a builder for a kernel named `name` (an identifier). */
 ts_status ts_builder_create(const char *name, ts_builder **out);
@@ -172,6 +190,12 @@ ts_tile ts_grid_point(ts_builder *b, const char *name, ts_size extent);
  * Returns the loop's tile variable. Close with ts_loop_end. */
 ts_tile ts_loop_begin(ts_builder *b, const char *name, ts_size extent, const char *block,
                       int ncarry, const ts_val *init, ts_val *carried);
+/* A loop over the sub-range lo .. hi (rank-0 integer values computed
+ * before the loop, e.g. loaded from a tensor or another tile's end) in steps
+ * of tunable `block` (required). Its tiles begin at lo, lo + block, ...; the
+ * last is cut at hi; an empty range (hi <= lo) runs no iteration. */
+ts_tile ts_loop_begin_range(ts_builder *b, const char *name, ts_val lo, ts_val hi, const char *block, int ncarry, const ts_val *init,
+                            ts_val *carried);
 /* Ends the innermost loop; `yields` (ncarry of them, same types as init)
  * become the carried values of the next step; after the loop their final
  * values are written to `results`. */
@@ -195,6 +219,10 @@ ts_val ts_full(ts_builder *b, ts_dtype dtype, int rank, const ts_tile *dims, dou
 ts_val ts_zeros(ts_builder *b, ts_dtype dtype, int rank, const ts_tile *dims);
 /* Global indices of tile variable `t` (i32, shape [t]): begin + 0..block-1. */
 ts_val ts_arange(ts_builder *b, ts_tile t);
+/* A scalar position of tile `t` (rank-0 i32): begin, end or id (ts_pos_kind). */
+ts_val ts_tile_pos(ts_builder *b, ts_tile t, ts_pos_kind which);
+/* The value of size `s` at launch (rank-0 i32). */
+ts_val ts_size_value(ts_builder *b, ts_size s);
 
 ts_val ts_unary(ts_builder *b, ts_unary_op op, ts_val x);
 ts_val ts_binary(ts_builder *b, ts_binary_op op, ts_val x, ts_val y);

@@ -216,6 +216,7 @@ void ts__cg_emit_elementwise(cg *g, const ts__op *op);
 /* cg_memory.c: global memory: loads, stores, atomics, gather, deferred loads */
 void ts__cg_load_expr(const cg *g, int p, const char *off, char *buf, size_t n);
 void ts__cg_index_exprs(const cg *g, const ts__op *op, const char *prefix, char *off, size_t on, char *cond, size_t cn);
+int ts__cg_access_plain(const cg *g, const ts__op *op);
 int ts__cg_store_fusable(const cg *g, const ts__op *st, ts_val v, int V);
 void ts__cg_find_deferred_loads(cg *g);
 const ts__op *ts__cg_load_op_of(const cg *g, ts_val v);

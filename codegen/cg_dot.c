@@ -15,13 +15,13 @@ const ts__op *ts__cg_direct_load(const cg *g, ts_val v, int *transposed) {
     if (def->kind == TS__OP_TRANSPOSE && g->uses[v] == 1) {
         if (g->plan->stage) return NULL;
         const ts__op *inner = &g->ir->ops[g->ir->values[def->in[0]].def_op];
-        if (inner->kind == TS__OP_LOAD && g->uses[def->in[0]] == 1) {
+        if (inner->kind == TS__OP_LOAD && g->uses[def->in[0]] == 1 && ts__cg_access_plain(g, inner)) {
             *transposed = 1;
             return inner;
         }
         return NULL;
     }
-    if (def->kind == TS__OP_LOAD && g->uses[v] == 1) return def;
+    if (def->kind == TS__OP_LOAD && g->uses[v] == 1 && ts__cg_access_plain(g, def)) return def;
     return NULL;
 }
 

@@ -84,6 +84,9 @@ static void binary_expr(const cg *g, int op, ts_dtype dt, const char *x, const c
     case TS_MAX: snprintf(buf, n, in ? "((%s) > (%s) ? (%s) : (%s))" : "ts_max(%s, %s)", x, y, x, y); break;
     case TS_MIN: snprintf(buf, n, in ? "((%s) < (%s) ? (%s) : (%s))" : "ts_min(%s, %s)", x, y, x, y); break;
     case TS_POW: snprintf(buf, n, "%s(%s, %s)", g->d->pow_, x, y); break;
+    case TS_MOD: /* truncating on every target (GLSL's % is undefined for negative operands) */
+        snprintf(buf, n, "((%s) == 0 ? 0 : (%s) - ((%s) / (%s)) * (%s))", y, x, x, y, y);
+        break;
     case TS_LT: snprintf(buf, n, "(uchar)(%s < %s)", x, y); break;
     case TS_LE: snprintf(buf, n, "(uchar)(%s <= %s)", x, y); break;
     case TS_GT: snprintf(buf, n, "(uchar)(%s > %s)", x, y); break;

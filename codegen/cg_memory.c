@@ -57,28 +57,135 @@ static void size_ext(const cg *g, const ts__param *pa, int d, char *buf, size_t 
     else snprintf(buf, n, "%lld", (long long)sz->fixed);
 }
 
+/* 1 when tile t runs over dim d of pa's size (not a ranged loop): its
+ * validity is the dim's range, one condition does for both. */
+static int tile_spans(const cg *g, ts_tile t, const ts__param *pa, int d) {
+    const ts__tile *tl = &g->ir->tiles[t];
+    return !tl->ranged && tl->extent == pa->sizes[d];
+}
+
+/* 1 when every index of op is a constant, a point, or a tile spanning its
+ * dim: the fast paths that assume so (deferred loads, dot operands read in
+ * place) take it; other accesses go element by element with full masks. */
+int ts__cg_access_plain(const cg *g, const ts__op *op) {
+    const ts__param *pa = &g->ir->params[op->param];
+    for (int d = 0; d < pa->rank; d++) {
+        const ts_index *ix = &op->idx[d];
+        if (ix->kind == TS_IDX_TILE && !tile_spans(g, ix->tile, pa, d)) return 0;
+        if (ix->kind >= TS_IDX_SHIFT) return 0;
+    }
+    return 1;
+}
+
+/* i64 expression of rank-0 value v. */
+static const char *scalar_i64(const cg *g, ts_val v, char *buf, size_t n) {
+    char e[64];
+    snprintf(e, sizeof e, "%s[0]", vname(v));
+    snprintf(buf, n, "%s", cx(g, g->d->i64, e));
+    return buf;
+}
+
 /* Offset and in-range condition of a load/store/atomic element whose value
- * dims are the TILE indices of op, with multi-index vars e0.. (prefix). */
+ * dims are the access's dims, with multi-index vars e0.. (prefix). The
+ * condition is the validity of every tile the access runs over and 0 <=
+ * index < size for every dim; a value index reads ix<op>_<dim>[j] (its
+ * elements in the access's layout, index_prepare). */
 void ts__cg_index_exprs(const cg *g, const ts__op *op, const char *prefix, char *off, size_t on, char *cond, size_t cn) {
     const ts__param *pa = &g->ir->params[op->param];
     size_t ko = (size_t)snprintf(off, on, "off_%s", pa->name);
     size_t kc = 0;
     cond[0] = 0;
-    int k = 0;
+    int k = 0, opi = (int)(op - g->ir->ops);
     for (int d = 0; d < pa->rank; d++) {
         const ts_index *ix = &op->idx[d];
-        char idx[128];
+        char idx[256], c[512], sv[96];
         char cv[32];
-        snprintf(cv, sizeof cv, "%lld", (long long)ix->value);
-        if (ix->kind == TS_IDX_CONST) snprintf(idx, sizeof idx, "%s", cx(g, g->d->i64, cv));
-        else if (ix->kind == TS_IDX_POINT) snprintf(idx, sizeof idx, "b_%s", g->ir->tiles[ix->tile].name);
-        else snprintf(idx, sizeof idx, "(b_%s + %s%d)", g->ir->tiles[ix->tile].name, prefix, k++);
         char ext[96];
         size_ext(g, pa, d, ext, sizeof ext);
+        snprintf(cv, sizeof cv, "%lld", (long long)ix->value);
+        const char *tn = ix->tile >= 0 && ix->tile < g->ir->ntiles ? g->ir->tiles[ix->tile].name : "";
+        switch (ix->kind) {
+        case TS_IDX_CONST:
+            snprintf(idx, sizeof idx, "%s", cx(g, g->d->i64, cv));
+            snprintf(c, sizeof c, "%s < %s", idx, ext);
+            break;
+        case TS_IDX_POINT:
+            snprintf(idx, sizeof idx, "b_%s", tn);
+            snprintf(c, sizeof c, "%s < %s", idx, ext);
+            break;
+        case TS_IDX_SHIFT:
+            snprintf(idx, sizeof idx, "(b_%s + %s%d + %s)", tn, prefix, k, scalar_i64(g, ix->val, sv, sizeof sv));
+            snprintf(c, sizeof c, "b_%s + %s%d < x_%s && %s >= 0 && %s < %s", tn, prefix, k, tn, idx, idx, ext);
+            k++;
+            break;
+        case TS_IDX_SCALAR:
+            snprintf(idx, sizeof idx, "%s", scalar_i64(g, ix->val, sv, sizeof sv));
+            snprintf(c, sizeof c, "%s >= 0 && %s < %s", idx, idx, ext);
+            break;
+        case TS_IDX_VALUE: {
+            char ie[64];
+            snprintf(ie, sizeof ie, "ix%d_%d[j]", opi, d);
+            snprintf(idx, sizeof idx, "%s", cx(g, g->d->i64, ie));
+            size_t q = (size_t)snprintf(c, sizeof c, "%s >= 0 && %s < %s", idx, idx, ext);
+            const ts__value *iv = &g->ir->values[ix->val];
+            for (int j = 0; j < iv->rank; j++, k++)
+                if (iv->dims[j] != TS_NONE && q < sizeof c) {
+                    const char *un = g->ir->tiles[iv->dims[j]].name;
+                    q += (size_t)snprintf(c + q, sizeof c - q, " && b_%s + %s%d < x_%s", un, prefix, k, un);
+                }
+            break;
+        }
+        default:
+            snprintf(idx, sizeof idx, "(b_%s + %s%d)", tn, prefix, k);
+            if (tile_spans(g, ix->tile, pa, d)) snprintf(c, sizeof c, "%s < %s", idx, ext);
+            else snprintf(c, sizeof c, "%s < %s && %s < x_%s", idx, ext, idx, tn);
+            k++;
+            break;
+        }
         if (ko < on) ko += (size_t)snprintf(off + ko, on - ko, " + %s * st_%s_%d", idx, pa->name, d);
-        if (kc < cn) kc += (size_t)snprintf(cond + kc, cn - kc, "%s%s < %s", kc ? " && " : "", idx, ext);
+        if (kc < cn) kc += (size_t)snprintf(cond + kc, cn - kc, "%s%s", kc ? " && " : "", c);
     }
     if (!kc) snprintf(cond, cn, "1");
+}
+
+/* Value indices of op, each read into the access's layout L as a private
+ * array ix<op>_<dim> (through local memory: the index value's own layout
+ * differs). Element (.., e_k .. e_k+r-1, ..) of the access reads element
+ * (e_k .. e_k+r-1) of the index value. */
+static void index_prepare(cg *g, const ts__op *op, const layout *L) {
+    const ts__param *pa = &g->ir->params[op->param];
+    int k = 0, opi = (int)(op - g->ir->ops);
+    for (int d = 0; d < pa->rank; d++) {
+        const ts_index *ix = &op->idx[d];
+        if (ix->kind == TS_IDX_TILE || ix->kind == TS_IDX_SHIFT) k++;
+        if (ix->kind != TS_IDX_VALUE) continue;
+        const ts__value *iv = &g->ir->values[ix->val];
+        int64_t shape[TS_MAX_RANK];
+        ts__value_shape(g->ir, g->plan, ix->val, shape);
+        ts__cg_materialize(g, ix->val, -1, "0");
+        line(g, "int ix%d_%d[%lld];", opi, d, (long long)L->J);
+        g->priv += L->J;
+        ts__cg_elem_loop_begin(g, L, "j");
+        char fl[256];
+        size_t q = (size_t)snprintf(fl, sizeof fl, "0");
+        int64_t stride = 1;
+        for (int j = iv->rank - 1; j >= 0 && q < sizeof fl; j--) {
+            q += (size_t)snprintf(fl + q, sizeof fl - q, " + e%d * %lld", k + j, (long long)stride);
+            stride *= shape[j];
+        }
+        char e[320], ce[400];
+        snprintf(e, sizeof e, "%s[ok_ ? %s : 0]", local_buf(g, iv->dtype), fl);
+        snprintf(ce, sizeof ce, "%s", cx(g, "int", e));
+        line(g, "ix%d_%d[j] = %s;", opi, d, ce);
+        ts__cg_elem_loop_end(g);
+        k += iv->rank;
+    }
+}
+
+static int has_value_index(const cg *g, const ts__op *op) {
+    for (int d = 0; d < g->ir->params[op->param].rank; d++)
+        if (op->idx[d].kind == TS_IDX_VALUE) return 1;
+    return 0;
 }
 
 /* 1 when the dims of value v are the TILE indices of load/store op, in
@@ -87,8 +194,10 @@ static int straight_access(const cg *g, const ts__op *op, ts_val v) {
     const ts__param *pa = &g->ir->params[op->param];
     const ts__value *vv = &g->ir->values[v];
     int r = 0;
-    for (int d = 0; d < pa->rank; d++)
-        if (op->idx[d].kind == TS_IDX_TILE && (r >= vv->rank || vv->dims[r++] != op->idx[d].tile)) return 0;
+    for (int d = 0; d < pa->rank; d++) {
+        if (op->idx[d].kind == TS_IDX_VALUE) return 0;
+        if ((op->idx[d].kind == TS_IDX_TILE || op->idx[d].kind == TS_IDX_SHIFT) && (r >= vv->rank || vv->dims[r++] != op->idx[d].tile)) return 0;
+    }
     return r == vv->rank;
 }
 
@@ -125,7 +234,7 @@ void ts__cg_find_deferred_loads(cg *g) {
         if (g->uses[v] < 1 || pa->dtype != TS_F32 || vv->dtype != TS_F32 || L->kind != LAYOUT_STD) continue;
         if (vv->rank >= 2 && L->R < L->TR) continue; /* padding rows would read past the tile */
         int nv = chunk_vector(g, op, L);
-        if (!nv || !straight_access(g, op, v)) continue;
+        if (!nv || !straight_access(g, op, v) || !ts__cg_access_plain(g, op)) continue;
         int seen = 0, ok = 1, stores = 0;
         for (int c = i + 1; c < ir->nops && ok && seen < g->uses[v]; c++) {
             const ts__op *co = &ir->ops[c];
@@ -220,13 +329,16 @@ void ts__cg_emit_deferred(cg *g, const ts_val *dl, int ndl) {
  * (checked at run time: stride 1 and fully in range); 0 when not usable. */
 static int chunk_vector(const cg *g, const ts__op *op, const layout *L) {
     const ts__param *pa = &g->ir->params[op->param];
+    if (has_value_index(g, op)) return 0; /* element by element */
+    ts_index_kind lk = op->idx[pa->rank - 1].kind;
+    if (lk == TS_IDX_SHIFT && L->kind == LAYOUT_STD && L->rank >= 1) lk = TS_IDX_TILE; /* a shifted chunk is still contiguous */
     if (!g->d->has_vector_types && g->d->vec_mem && L->kind == LAYOUT_STD && L->rank >= 1) /* 128-bit moves */
-        return vmem_elems(pa->dtype, L->nn) && op->idx[pa->rank - 1].kind == TS_IDX_TILE ? (int)L->nn : 0;
+        return vmem_elems(pa->dtype, L->nn) && lk == TS_IDX_TILE ? (int)L->nn : 0;
     if (!g->d->has_vector_types || L->kind != LAYOUT_STD || L->rank < 1) return 0;
     if (L->nn != 2 && L->nn != 4 && L->nn != 8 && L->nn != 16) return 0;
     if (pa->dtype != TS_F32 && pa->dtype != TS_F16) return 0;
     if (pa->dtype == TS_F16 && !g->d->native_half_loads) return 0; /* vload_halfN */
-    if (op->idx[pa->rank - 1].kind != TS_IDX_TILE) return 0;
+    if (lk != TS_IDX_TILE) return 0;
     return (int)L->nn;
 }
 
@@ -317,6 +429,11 @@ static void vec_align_cond(const cg *g, const ts__op *op, char *buf, size_t n) {
     if (g->d->vec_mem == TS__VMEM_VIEW) k = (size_t)snprintf(buf, n, " && (off_%s & %d) == 0", pa->name, E - 1);
     else k = (size_t)snprintf(buf, n, " && (((unsigned long long)(p_%s + off_%s)) & %d) == 0", pa->name, pa->name, bytes - 1);
     for (int d = 0; d + 1 < pa->rank && k < n; d++) k += (size_t)snprintf(buf + k, n - k, " && (st_%s_%d & %d) == 0", pa->name, d, E - 1);
+    const ts_index *lx = &op->idx[pa->rank - 1];
+    if (lx->kind == TS_IDX_SHIFT && k < n) {
+        char sv[96];
+        k += (size_t)snprintf(buf + k, n - k, " && (%s & %d) == 0", scalar_i64(g, lx->val, sv, sizeof sv), E - 1);
+    }
 }
 
 /* Opens the chunk loop of a vectorized load/store: declares j0 and the
@@ -341,8 +458,16 @@ static void chunk_begin(cg *g, const ts__op *op, const layout *L, const char *ok
     chunk_loop_begin(g, L, off, g->d->registers_only); /* GPUs: unrolled up to TS__GPU_UNROLL_MAX */
     char al[512];
     vec_align_cond(g, op, al, sizeof al);
-    line(g, "const %s vec_ = %s && st_%s_%d == 1 && %s && b_%s + e%d + %lld <= x_%s%s;", flag_t(g), okvar, pa->name, pa->rank - 1, cond, lt->name,
-         L->rank - 1, (long long)L->nn, lt->name, al);
+    char end[400] = "";
+    const ts_index *lx = &op->idx[pa->rank - 1];
+    if (lx->kind == TS_IDX_SHIFT || !tile_spans(g, lx->tile, pa, pa->rank - 1)) { /* the chunk's last element in the dim's range too */
+        char ext[96], sv[96];
+        size_ext(g, pa, pa->rank - 1, ext, sizeof ext);
+        snprintf(end, sizeof end, " && b_%s + e%d + %s%s + %lld <= %s", lt->name, L->rank - 1, lx->kind == TS_IDX_SHIFT ? scalar_i64(g, lx->val, sv, sizeof sv) : "0",
+                 "", (long long)L->nn, ext);
+    }
+    line(g, "const %s vec_ = %s && st_%s_%d == 1 && %s && b_%s + e%d + %lld <= x_%s%s%s;", flag_t(g), okvar, pa->name, pa->rank - 1, cond, lt->name,
+         L->rank - 1, (long long)L->nn, lt->name, end, al);
 }
 
 /* The element loop of a chunk that cannot move as one vector (inside the
@@ -369,13 +494,22 @@ static void whole_tile_cond(const cg *g, const ts__op *op, char *buf, size_t n) 
         const ts_index *ix = &op->idx[d];
         char ext[96];
         size_ext(g, pa, d, ext, sizeof ext);
+        char sv[96];
         if (ix->kind == TS_IDX_CONST) k += (size_t)snprintf(buf + k, n - k, " && %lld < %s", (long long)ix->value, ext);
         else if (ix->kind == TS_IDX_POINT) k += (size_t)snprintf(buf + k, n - k, " && b_%s < %s", g->ir->tiles[ix->tile].name, ext);
-        else {
+        else if (ix->kind == TS_IDX_SCALAR) {
+            scalar_i64(g, ix->val, sv, sizeof sv);
+            k += (size_t)snprintf(buf + k, n - k, " && %s >= 0 && %s < %s", sv, sv, ext);
+        } else if (ix->kind == TS_IDX_SHIFT) { /* every element's index in range, and the tile whole */
+            const char *tn = g->ir->tiles[ix->tile].name;
+            long long blk = (long long)g->plan->block[ix->tile];
+            scalar_i64(g, ix->val, sv, sizeof sv);
+            k += (size_t)snprintf(buf + k, n - k, " && b_%s + %s >= 0 && b_%s + %s + %lld <= %s && b_%s + %lld <= x_%s", tn, sv, tn, sv, blk, ext, tn, blk, tn);
+        } else {
             const char *tn = g->ir->tiles[ix->tile].name;
             long long blk = (long long)g->plan->block[ix->tile];
             k += (size_t)snprintf(buf + k, n - k, " && b_%s + %lld <= %s", tn, blk, ext);
-            if (d == pa->rank - 1) k += (size_t)snprintf(buf + k, n - k, " && b_%s + %lld <= x_%s", tn, blk, tn);
+            if (d == pa->rank - 1 || !tile_spans(g, ix->tile, pa, d)) k += (size_t)snprintf(buf + k, n - k, " && b_%s + %lld <= x_%s", tn, blk, tn);
         }
     }
     if (k < n) vec_align_cond(g, op, buf + k, n - k);
@@ -408,6 +542,7 @@ void ts__cg_emit_load(cg *g, const ts__op *op) {
     ts__cg_literal(g, g->ir->values[res].dtype, op->value, fill, sizeof fill);
     ts__cg_load_expr(g, op->param, "o_", ex, sizeof ex);
     int nv = chunk_vector(g, op, &L);
+    if (!nv) index_prepare(g, op, &L);
     if (nv) {
         const ts__param *pa = &g->ir->params[op->param];
         char wt[1024];
@@ -527,8 +662,12 @@ void ts__cg_emit_store(cg *g, const ts__op *op, int atomic) {
     const ts__value *vv = &g->ir->values[v];
     int r = 0;
     ts_tile dims[TS_MAX_RANK];
-    for (int d = 0; d < pa->rank; d++)
-        if (op->idx[d].kind == TS_IDX_TILE) dims[r++] = op->idx[d].tile;
+    for (int d = 0; d < pa->rank; d++) {
+        const ts_index *ix = &op->idx[d];
+        if (ix->kind == TS_IDX_TILE || ix->kind == TS_IDX_SHIFT) dims[r++] = ix->tile;
+        else if (ix->kind == TS_IDX_VALUE)
+            for (int j = 0; j < g->ir->values[ix->val].rank; j++) dims[r++] = g->ir->values[ix->val].dims[j];
+    }
     int direct = straight_access(g, op, v);
     char off[1024], cond[1024], src[256];
     ts__cg_index_exprs(g, op, "e", off, sizeof off, cond, sizeof cond);
@@ -564,11 +703,12 @@ void ts__cg_emit_store(cg *g, const ts__op *op, int atomic) {
         return;
     }
     /* broadcast store: materialize, then every element of the index shape */
-    ts__cg_materialize(g, v, -1, "0");
     layout L;
     int64_t ishape[TS_MAX_RANK];
-    for (int d = 0; d < r; d++) ishape[d] = g->plan->block[dims[d]];
+    for (int d = 0; d < r; d++) ishape[d] = dims[d] == TS_NONE ? 1 : g->plan->block[dims[d]];
     ts__cg_std_layout(g, r, ishape, &L);
+    index_prepare(g, op, &L); /* value indices first: both may go through ts_li */
+    ts__cg_materialize(g, v, -1, "0");
     ts__cg_elem_loop_begin(g, &L, "j");
     char idx[256];
     ts__cg_broadcast_index(g, v, r, idx, sizeof idx);

@@ -45,8 +45,11 @@ static void count_uses(cg *g) {
     const ts__kir *ir = g->ir;
     for (int i = 0; i < ir->nops; i++) {
         const ts__op *op = &ir->ops[i];
-        for (int k = 0; k < 3; k++)
-            if (op->in[k] != TS_NONE && (op->kind != TS__OP_LOOP_BEGIN && op->kind != TS__OP_LOOP_END)) g->uses[op->in[k]]++;
+        for (int k = 0; k < 3; k++) /* (a ranged loop's bounds: in[0], in[1] of its LOOP_BEGIN) */
+            if (op->in[k] != TS_NONE && op->kind != TS__OP_LOOP_END) g->uses[op->in[k]]++;
+        if (op->kind == TS__OP_LOAD || op->kind == TS__OP_STORE || op->kind == TS__OP_ATOMIC_ADD)
+            for (int d = 0; d < ir->params[op->param].rank; d++)
+                if (op->idx[d].kind >= TS_IDX_SHIFT) g->uses[op->idx[d].val]++;
         for (int k = 0; k < op->ncarry; k++) {
             if (op->kind == TS__OP_LOOP_BEGIN) g->uses[op->init[k]]++;
             else g->uses[op->yields[k]]++;
@@ -291,6 +294,7 @@ ts_status ts__codegen_c(const ts_kernel *k, const ts__plan *plan, ts_dialect dia
         line(&g, "const %s b_%s = %s * %lld;", d->i64, t->name, cx(&g, d->i64, d->group_id[gi]), (long long)plan->block[ir->grid[gi]]);
     }
     for (int t = 0; t < ir->ntiles; t++) {
+        if (ir->tiles[t].ranged) continue; /* declared at its loop: x_ = hi, l_ = lo */
         const ts__size *sz = &ir->sizes[ir->tiles[t].extent];
         if (sz->name[0]) line(&g, "const %s x_%s = s_%s;", d->i64, ir->tiles[t].name, sz->name);
         else line(&g, "const %s x_%s = %lld;", d->i64, ir->tiles[t].name, (long long)sz->fixed);
@@ -339,6 +343,27 @@ ts_status ts__codegen_c(const ts_kernel *k, const ts__plan *plan, ts_dialect dia
             ts__cg_elem_loop_end(&g);
             break;
         }
+        case TS__OP_TILE_POS: {
+            ts__cg_declare(&g, op->result);
+            const ts__tile *t = &ir->tiles[op->tile];
+            long long B = (long long)plan->block[op->tile];
+            char e[256];
+            if (op->sub == TS_POS_BEGIN) snprintf(e, sizeof e, "b_%s", t->name);
+            else if (op->sub == TS_POS_END) snprintf(e, sizeof e, "(b_%s + %lld < x_%s ? b_%s + %lld : x_%s)", t->name, B, t->name, t->name, B, t->name);
+            else if (t->ranged) snprintf(e, sizeof e, "((b_%s - l_%s) / %lld)", t->name, t->name, B);
+            else snprintf(e, sizeof e, "(b_%s / %lld)", t->name, B);
+            line(&g, "%s[0] = %s;", vname(op->result), cx(&g, "int", e));
+            break;
+        }
+        case TS__OP_SIZE: {
+            ts__cg_declare(&g, op->result);
+            const ts__size *sz = &ir->sizes[op->axis];
+            char e[96];
+            if (sz->name[0]) snprintf(e, sizeof e, "s_%s", sz->name);
+            else snprintf(e, sizeof e, "%lld", (long long)sz->fixed);
+            line(&g, "%s[0] = %s;", vname(op->result), cx(&g, "int", e));
+            break;
+        }
         case TS__OP_UNARY:
         case TS__OP_BINARY:
         case TS__OP_SELECT:
@@ -359,7 +384,16 @@ ts_status ts__codegen_c(const ts_kernel *k, const ts__plan *plan, ts_dialect dia
                     line(&g, "for (int j = 0; j < %lld; j++) %s[j] = %s[j];", (long long)L.J, vname(op->carried[c]), vname(op->init[c]));
                 } else ts__cg_relayout(&g, op->init[c], vname(op->carried[c]), &L, 0);
             }
-            line(&g, "for (%s b_%s = 0; b_%s < x_%s; b_%s += %lld) {", d->i64, t->name, t->name, t->name, t->name, (long long)plan->block[op->tile]);
+            if (t->ranged) {
+                char lo[96], hi[96];
+                snprintf(lo, sizeof lo, "%s[0]", vname(op->in[0]));
+                snprintf(hi, sizeof hi, "%s[0]", vname(op->in[1]));
+                line(&g, "const %s l_%s = %s;", d->i64, t->name, cx(&g, d->i64, lo));
+                line(&g, "const %s x_%s = %s;", d->i64, t->name, cx(&g, d->i64, hi));
+                line(&g, "for (%s b_%s = l_%s; b_%s < x_%s; b_%s += %lld) {", d->i64, t->name, t->name, t->name, t->name, t->name,
+                     (long long)plan->block[op->tile]);
+            } else
+                line(&g, "for (%s b_%s = 0; b_%s < x_%s; b_%s += %lld) {", d->i64, t->name, t->name, t->name, t->name, (long long)plan->block[op->tile]);
             g.indent++;
             break;
         }

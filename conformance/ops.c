@@ -407,11 +407,12 @@ static const struct {
     ts_binary_op op;
     const char *name;
     double ulps;
-    int kind; /* 0 arithmetic (float and int), 1 float only, 2 comparison, 3 logical */
+    int kind; /* 0 arithmetic (float and int), 1 float only, 2 comparison, 3 logical, 4 integer only */
 } binary_ops[] = {
     {TS_ADD, "add", 0, 0}, {TS_SUB, "sub", 0, 0}, {TS_MUL, "mul", 0, 0}, {TS_DIV, "div", 3, 0}, {TS_MAX, "max", 0, 0},
     {TS_MIN, "min", 0, 0}, {TS_POW, "pow", 16, 1}, {TS_LT, "lt", 0, 2},  {TS_LE, "le", 0, 2},   {TS_GT, "gt", 0, 2},
     {TS_GE, "ge", 0, 2},   {TS_EQ, "eq", 0, 2},   {TS_NE, "ne", 0, 2},   {TS_AND, "and", 0, 3}, {TS_OR, "or", 0, 3},
+    {TS_MOD, "mod", 0, 4},
 };
 
 static const struct {
@@ -481,6 +482,9 @@ static void fill_table(void) {
             DTYPES(k, 1, TS_F32, TS_I32, TS_F16, TS_F64);
             k->quantum = 0.5; /* equal operands are common */
             k->int_lo = -3, k->int_hi = 3;
+        } else if (kind == 4) { /* integer only */
+            DTYPES(k, 1, TS_I32, TS_I64);
+            k->allow_zero = 1; /* remainder by zero gives 0 */
         } else {
             DTYPES(k, 1, TS_BOOL);
             k->int_lo = 0, k->int_hi = 2;

@@ -138,12 +138,25 @@ Test(malformed, unknown_tunable_in_loop) {
     expect_finish_error(f.b, TS_ERR_UNKNOWN_TUNABLE, SUBS("kernel 'bad_loop_tunable'", "loop 'tk'", "unknown tunable 'BK'"));
 }
 
-Test(malformed, load_index_tile_over_wrong_size) {
+Test(malformed, load_index_same_tile_twice) {
     fixture f = setup("bad_index");
-    /* x is [M, N]; indexing dim 0 with tn (over N) is wrong */
+    /* a tile gives one dim of an access: x[tn, tn] would need a diagonal */
     cr_expect_eq(ts_load(f.b, f.x, (ts_index[]){TS_AT(f.tn), TS_AT(f.tn)}, 0.0), TS_NONE);
-    expect_finish_error(f.b, TS_ERR_SHAPE_MISMATCH,
-                        SUBS("kernel 'bad_index'", "load 'x'", "dim 0 has size M", "tile 'tn' over size N"));
+    expect_finish_error(f.b, TS_ERR_INDEX, SUBS("kernel 'bad_index'", "load 'x'", "tile 'tn' gives two dims"));
+}
+
+Test(malformed, float_index_offset) {
+    fixture f = setup("bad_offset");
+    ts_val h = ts_full(f.b, TS_F32, 0, NULL, 1.0);
+    cr_expect_eq(ts_load(f.b, f.x, (ts_index[]){TS_AT(f.tm), TS_AT_SHIFT(f.tn, h)}, 0.0), TS_NONE);
+    expect_finish_error(f.b, TS_ERR_INDEX, SUBS("kernel 'bad_offset'", "load 'x' dim 1", "must be a rank-0 integer value"));
+}
+
+Test(malformed, ranged_loop_without_block) {
+    fixture f = setup("bad_range");
+    ts_val lo = ts_full(f.b, TS_I32, 0, NULL, 0), hi = ts_size_value(f.b, f.N);
+    cr_expect_eq(ts_loop_begin_range(f.b, "tk", lo, hi, NULL, 0, NULL, NULL), TS_NONE);
+    expect_finish_error(f.b, TS_ERR_INVALID_ARGUMENT, SUBS("loop 'tk' over a range needs a tunable block size"));
 }
 
 Test(malformed, yield_shape_differs_from_carry) {

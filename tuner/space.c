@@ -158,7 +158,7 @@ static int kernel_valid(const ts__tune_space *sp, const int *idx, void *user) {
     /* blocks: no larger than needed to cover their extent (larger ones only add padding) */
     for (int t = 0; t < ir->ntiles && ok; t++) {
         const ts__tile *tl = &ir->tiles[t];
-        if (tl->block < 0) continue;
+        if (tl->block < 0 || tl->extent < 0) continue; /* ranged loops: their range is known only at run time */
         int64_t need = ts__next_pow2(p.size_values[tl->extent] < 1 ? 1 : p.size_values[tl->extent]);
         if (need < ir->tunables[tl->block].min) need = ir->tunables[tl->block].min;
         if (p.block[t] > need) ok = 0;

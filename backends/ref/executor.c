@@ -25,7 +25,8 @@ typedef struct exec {
     double **vals;    /* [nvalues] */
     int64_t *numel;   /* [nvalues] */
     int64_t *begin;   /* [ntiles]: first global index of the current tile */
-    int64_t *extent;  /* [ntiles] */
+    int64_t *extent;  /* [ntiles]: one past the last valid index (a ranged loop: its hi) */
+    int64_t *lo;      /* [ntiles]: where the tile's range starts (0 but for ranged loops) */
     int64_t *iter;    /* [nops]: loop iteration counters at LOOP_BEGIN */
     int64_t *niter;   /* [nops] */
     double *tmp;      /* scratch for loop-carried swaps */
@@ -116,6 +117,7 @@ static double binary(int op, double x, double y, int is_float) {
     case TS_NE: return x != y;
     case TS_AND: return x != 0.0 && y != 0.0;
     case TS_OR: return x != 0.0 || y != 0.0;
+    case TS_MOD: return y == 0.0 ? 0.0 : x - trunc(x / y) * y;
     default: return NAN;
     }
 }
@@ -123,16 +125,39 @@ static double binary(int op, double x, double y, int is_float) {
 /* ---------------------------------------------------------------- memory ops */
 
 /* Element offset into tensor for a load/store/atomic at result multi-index
- * i (rank-r dims of the TILE indices). Returns 0 when out of range. */
+ * i (rank-r dims of the access: tiles, shifted tiles, value indices' dims).
+ * Returns 0 when masked: a tile element past its tile's valid range, or an
+ * index outside 0 <= index < the dim's size. */
 static int tensor_offset(const exec *ex, const ts__op *op, const ts__host_tensor *t, const int64_t *i4, int r, int64_t *off) {
     int k = 4 - r;
     int64_t o = 0;
     for (int d = 0; d < t->rank; d++) {
         const ts_index *ix = &op->idx[d];
         int64_t g;
-        if (ix->kind == TS_IDX_CONST) g = ix->value;
-        else if (ix->kind == TS_IDX_POINT) g = ex->begin[ix->tile];
-        else g = ex->begin[ix->tile] + i4[k++];
+        switch (ix->kind) {
+        case TS_IDX_CONST: g = ix->value; break;
+        case TS_IDX_POINT: g = ex->begin[ix->tile]; break;
+        case TS_IDX_SCALAR: g = (int64_t)ex->vals[ix->val][0]; break;
+        case TS_IDX_VALUE: {
+            const ts__value *iv = &ex->ir->values[ix->val];
+            int64_t shape[TS_MAX_RANK], flat = 0;
+            shape_of(ex, ix->val, shape);
+            for (int j = 0; j < iv->rank; j++) {
+                int64_t pos = i4[k++];
+                if (!valid_at(ex, iv->dims[j], pos)) return 0;
+                flat = flat * shape[j] + pos;
+            }
+            g = (int64_t)ex->vals[ix->val][flat];
+            break;
+        }
+        default: { /* TILE, SHIFT */
+            int64_t pos = i4[k++];
+            if (!valid_at(ex, ix->tile, pos)) return 0;
+            g = ex->begin[ix->tile] + pos;
+            if (ix->kind == TS_IDX_SHIFT) g += (int64_t)ex->vals[ix->val][0];
+            break;
+        }
+        }
         if (g < 0 || g >= t->shape[d]) return 0;
         o += g * t->strides[d];
     }
@@ -156,19 +181,21 @@ static void do_load(exec *ex, const ts__op *op) {
 static void do_store(exec *ex, const ts__op *op, int atomic) {
     const ts__host_tensor *t = &ex->args[op->param].t;
     int r = 0;
-    ts_tile dims[TS_MAX_RANK];
     int64_t shape[TS_MAX_RANK];
-    for (int d = 0; d < t->rank; d++)
-        if (op->idx[d].kind == TS_IDX_TILE) {
-            dims[r] = op->idx[d].tile;
-            shape[r++] = ex->plan->block[op->idx[d].tile];
+    for (int d = 0; d < t->rank; d++) { /* the access's dims */
+        const ts_index *ix = &op->idx[d];
+        if (ix->kind == TS_IDX_TILE || ix->kind == TS_IDX_SHIFT) shape[r++] = ex->plan->block[ix->tile];
+        else if (ix->kind == TS_IDX_VALUE) {
+            int64_t vs[TS_MAX_RANK];
+            shape_of(ex, ix->val, vs);
+            for (int j = 0; j < ex->ir->values[ix->val].rank; j++) shape[r++] = vs[j];
         }
+    }
     int64_t st[TS_MAX_RANK], s4[4], st4[4];
     operand_strides(ex, op->in[0], r, st);
     pad4(r, shape, s4, 1);
     pad4(r, st, st4, 0);
     const double *src = ex->vals[op->in[0]];
-    (void)dims;
     FOR_EACH(s4, {
         (void)e;
         int64_t off;
@@ -331,11 +358,23 @@ static ts_status run_program(exec *ex) {
                 for (int64_t c = 0; c < shape[1]; c++) y[c * shape[0] + r] = x[r * shape[1] + c];
             break;
         }
+        case TS__OP_TILE_POS: {
+            ts_tile t = op->tile;
+            int64_t b = ex->begin[t], blk = ex->plan->block[t], e = b + blk < ex->extent[t] ? b + blk : ex->extent[t];
+            ex->vals[op->result][0] = wrap(TS_I32, (double)(op->sub == TS_POS_BEGIN ? b : op->sub == TS_POS_END ? e : (b - ex->lo[t]) / blk));
+            break;
+        }
+        case TS__OP_SIZE: ex->vals[op->result][0] = wrap(TS_I32, (double)ex->plan->size_values[op->axis]); break;
         case TS__OP_LOOP_BEGIN: {
-            int64_t blk = ex->plan->block[op->tile];
-            ex->niter[pc] = (ex->extent[op->tile] + blk - 1) / blk;
+            int64_t blk = ex->plan->block[op->tile], lo = 0;
+            if (ir->tiles[op->tile].ranged) { /* lo .. hi, computed before the loop */
+                lo = (int64_t)ex->vals[op->in[0]][0];
+                ex->extent[op->tile] = (int64_t)ex->vals[op->in[1]][0];
+            }
+            ex->lo[op->tile] = lo;
+            ex->niter[pc] = ex->extent[op->tile] > lo ? (ex->extent[op->tile] - lo + blk - 1) / blk : 0;
             ex->iter[pc] = 0;
-            ex->begin[op->tile] = 0;
+            ex->begin[op->tile] = lo;
             for (int i = 0; i < op->ncarry; i++) copy_val(ex, op->carried[i], op->init[i]);
             if (ex->niter[pc] == 0) {
                 const ts__op *end = &ir->ops[op->match];
@@ -380,6 +419,7 @@ static void exec_free(exec *ex) {
     free(ex->numel);
     free(ex->begin);
     free(ex->extent);
+    free(ex->lo);
     free(ex->iter);
     free(ex->niter);
     free(ex->tmp);
@@ -393,9 +433,10 @@ ts_status ts__execute(const ts_kernel *k, const ts__plan *p, const ts__host_arg 
     ex.numel = ts__calloc(nv, sizeof *ex.numel);
     ex.begin = ts__calloc(nt, sizeof *ex.begin);
     ex.extent = ts__calloc(nt, sizeof *ex.extent);
+    ex.lo = ts__calloc(nt, sizeof *ex.lo);
     ex.iter = ts__calloc(no, sizeof *ex.iter);
     ex.niter = ts__calloc(no, sizeof *ex.niter);
-    if (!ex.vals || !ex.numel || !ex.begin || !ex.extent || !ex.iter || !ex.niter) { exec_free(&ex); return TS_ERR_OUT_OF_MEMORY; }
+    if (!ex.vals || !ex.numel || !ex.begin || !ex.extent || !ex.lo || !ex.iter || !ex.niter) { exec_free(&ex); return TS_ERR_OUT_OF_MEMORY; }
     int64_t total = 0;
     for (int v = 0; v < ir->nvalues; v++) {
         ex.numel[v] = ts__value_numel(ir, p, v);
@@ -410,7 +451,7 @@ ts_status ts__execute(const ts_kernel *k, const ts__plan *p, const ts__host_arg 
     }
     ex.tmp = ts__calloc((size_t)(total ? total : 1), sizeof(double));
     if (!ex.tmp) { exec_free(&ex); return TS_ERR_OUT_OF_MEMORY; }
-    for (int t = 0; t < ir->ntiles; t++) ex.extent[t] = p->size_values[ir->tiles[t].extent];
+    for (int t = 0; t < ir->ntiles; t++) ex.extent[t] = ir->tiles[t].extent >= 0 ? p->size_values[ir->tiles[t].extent] : 0;
     ts_status s = TS_OK;
     int64_t g[3];
     for (g[0] = 0; g[0] < p->grid[0] && !s; g[0]++)
