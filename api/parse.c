@@ -1014,7 +1014,10 @@ static int parse_offset(parser *p, operand *acc) {
         operand t;
         if (parse_level(p, NLEVELS - 1, &t)) return -1; /* a term: binds tighter than + and - */
         if (acc->is_lit && t.is_lit) acc->lit += neg ? -t.lit : t.lit;
-        else if (apply_binary(p, tok, neg ? TS_SUB : TS_ADD, acc, &t, acc)) return -1;
+        else if (acc->is_lit && acc->lit == 0.0 && !neg) *acc = t; /* the first term: no 0 + t */
+        else if (acc->is_lit && acc->lit == 0.0) {
+            if (apply_unary(p, tok, TS_NEG, &t, acc)) return -1;
+        } else if (apply_binary(p, tok, neg ? TS_SUB : TS_ADD, acc, &t, acc)) return -1;
     }
     if (acc->is_lit) {
         if (acc->lit != floor(acc->lit) || fabs(acc->lit) > 2147483647.0) {

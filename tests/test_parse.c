@@ -87,7 +87,7 @@ static ts_kernel *parse_tile_file(const char *name) {
 /* ---------------------------------------------------------------- round trip */
 
 Test(parse, round_trip_every_example_and_dtype) {
-    cr_assert_eq(ts_example_count(), NEXAMPLES);
+    cr_assert_geq(ts_example_count(), NEXAMPLES); /* and the tile-language-only examples (examples/helion.list) */
     int checked = 0;
     for (int i = 0; i < ts_example_count(); i++) {
         const ts_example *ex = ts_example_get(i);
@@ -466,9 +466,9 @@ Test(parse, mutated_examples_never_crash, .timeout = 120) {
     int parsed = 0, failed = 0;
     static const char *const pieces[] = {"(", ")", "[", "]", "{", "}", ",", "=", "..", ".", "-", "*", "&&", "\n", "for ", "yield ", "carry (",
                                          "inf", "1e999", "99999999999999999999", "x", "tm", "#", "\t", "sizes ", "load(", "full(f32, [", "0"};
-    for (int i = 0; i < NEXAMPLES; i++) {
+    for (int i = 0; i < ts_example_count(); i++) { /* every example has examples/NAME.tile */
         char path[512];
-        snprintf(path, sizeof path, "%s/examples/%s.tile", TS_SOURCE_DIR, example_names[i]);
+        snprintf(path, sizeof path, "%s/examples/%s.tile", TS_SOURCE_DIR, ts_example_get(i)->name);
         char *orig = read_text(path);
         cr_assert_not_null(orig);
         size_t n = strlen(orig);

@@ -86,6 +86,23 @@ int ts_ex_configs(const ts_kernel *k, ts_config **out, int max) {
     return n;
 }
 
+/* Stores v as element i of a host buffer of dtype dt; returns the stored value. */
+static double encode(ts_dtype dt, void *host, int64_t i, double v) {
+    switch (dt) {
+    case TS_F32: { float f = (float)v; memcpy((char *)host + i * 4, &f, 4); return f; }
+    case TS_F64: memcpy((char *)host + i * 8, &v, 8); return v;
+    case TS_I32: { int32_t x = (int32_t)v; memcpy((char *)host + i * 4, &x, 4); return x; }
+    case TS_I64: { int64_t x = (int64_t)v; memcpy((char *)host + i * 8, &x, 8); return (double)x; }
+    case TS_U8: case TS_BOOL: { uint8_t x = (uint8_t)v; memcpy((char *)host + i, &x, 1); return x; }
+    default: {
+        /* f16 / bf16: the same bit-level rounding the library documents */
+        uint16_t h = dt == TS_F16 ? ts__float_to_half((float)v) : ts__float_to_bf16((float)v);
+        memcpy((char *)host + i * 2, &h, 2);
+        return dt == TS_F16 ? ts__half_to_float(h) : ts__bf16_to_float(h);
+    }
+    }
+}
+
 static int cmp_double(const void *a, const void *b) {
     double x = *(const double *)a, y = *(const double *)b;
     return x < y ? -1 : x > y;
@@ -143,26 +160,11 @@ ts_status ts_ex_run_case(ts_context *ctx, const ts_example *ex, const ts_kernel 
                 v = rng_uniform(&rng) * 2.0;
                 if (fabs(v) < 1e-3) v = 0.5; /* never zeros */
             } else v = (double)(rng_next(&rng) % (uint64_t)(bound > 0 ? bound : 1));
-            /* The reference sees exactly the stored (rounded) input values. */
-            unsigned char tmp[8];
-            switch (pi.dtype) {
-            case TS_F32: { float f = (float)v; memcpy((char *)host[p] + i * 4, &f, 4); v = f; break; }
-            case TS_F64: memcpy((char *)host[p] + i * 8, &v, 8); break;
-            case TS_I32: { int32_t x = (int32_t)v; memcpy((char *)host[p] + i * 4, &x, 4); break; }
-            case TS_I64: { int64_t x = (int64_t)v; memcpy((char *)host[p] + i * 8, &x, 8); break; }
-            case TS_U8: case TS_BOOL: { uint8_t x = (uint8_t)v; memcpy((char *)host[p] + i, &x, 1); break; }
-            default: {
-                /* f16 / bf16 through the public conversion of a 1-element tensor is
-                 * overkill; use the same bit-level rounding the library documents */
-                uint16_t h = pi.dtype == TS_F16 ? ts__float_to_half((float)v) : ts__float_to_bf16((float)v);
-                memcpy((char *)host[p] + i * 2, &h, 2);
-                v = pi.dtype == TS_F16 ? ts__half_to_float(h) : ts__bf16_to_float(h);
-                break;
-            }
-            }
-            (void)tmp;
             io.data[p][i] = v;
         }
+        if (ex->init) ex->init(p, io.data[p], n, s);
+        /* The reference sees exactly the stored (rounded) values. */
+        for (int64_t i = 0; i < n; i++) io.data[p][i] = encode(pi.dtype, host[p], i, io.data[p][i]);
         st = ts_tensor_write(tensors[p], host[p], (size_t)n * es);
         args[p] = TS_ARG_TENSOR(tensors[p]);
     }

@@ -537,25 +537,33 @@ static int64_t bound_vocab(int p, const ts_ex_sizes *s) {
 #define ALL_FLOATS {TS_F32, TS_F16, TS_BF16}, 3
 
 static const ts_example examples[] = {
-    {"add", "y = x + bias (bias broadcast over rows)", build_add, ALL_FLOATS, {"M=127,N=1000", "M=1,N=1", "M=7,N=13", "M=300,N=513"}, 1u << 2, NULL, NULL, ref_add, 1, NULL},
-    {"exp", "y = exp(x)", build_exp, ALL_FLOATS, {"N=1000", "N=1", "N=7", "N=4099"}, 1u << 1, NULL, NULL, ref_exp, 1, NULL},
-    {"gelu", "y = gelu(x) (erf form)", build_gelu, ALL_FLOATS, {"N=1000", "N=1", "N=7", "N=4099"}, 1u << 1, NULL, NULL, ref_gelu, 1, NULL},
-    {"silu", "y = x * sigmoid(x)", build_silu, ALL_FLOATS, {"N=1000", "N=1", "N=7", "N=4099"}, 1u << 1, NULL, NULL, ref_silu, 1, NULL},
-    {"swiglu", "out = silu(gate) * up", build_swiglu, ALL_FLOATS, {"M=127,N=1000", "M=1,N=1", "M=7,N=13", "M=64,N=513"}, 1u << 2, NULL, NULL, ref_swiglu, 1, NULL},
-    {"sum", "y[m] = sum_n x[m, n] (whole row)", build_sum, F32_ONLY, {"M=127,N=1000", "M=1,N=1", "M=7,N=13", "M=33,N=4099"}, 1u << 1, NULL, NULL, ref_rowsum, 4, "N"},
-    {"long_sum", "y[m] = sum_n x[m, n] (inner tile loop)", build_long_sum, F32_ONLY, {"M=127,N=1000", "M=1,N=1", "M=7,N=13", "M=5,N=20000"}, 1u << 1, NULL, NULL, ref_rowsum, 4, "N"},
-    {"softmax", "row softmax (whole row)", build_softmax, ALL_FLOATS, {"M=127,N=1000", "M=1,N=1", "M=7,N=13", "M=33,N=4099"}, 1u << 1, NULL, NULL, ref_softmax, 2, "N"},
-    {"softmax_online", "row softmax, two passes with online max and sum", build_softmax_online, F32_ONLY, {"M=127,N=1000", "M=1,N=1", "M=7,N=13", "M=5,N=20000"}, 1u << 1, NULL, NULL, ref_softmax, 2, "N"},
-    {"layer_norm", "layer norm over rows", build_layer_norm, ALL_FLOATS, {"M=127,N=1000", "M=1,N=1", "M=7,N=13", "M=33,N=384"}, 1u << 3, sc_norm, NULL, ref_layer_norm, 4, "N"},
-    {"rms_norm", "RMS norm over rows", build_rms_norm, ALL_FLOATS, {"M=127,N=1000", "M=1,N=1", "M=7,N=13", "M=33,N=384"}, 1u << 2, sc_norm, NULL, ref_rms_norm, 4, "N"},
-    {"matmul", "C = A B, f32 accumulation", build_matmul, ALL_FLOATS, {"M=127,N=65,K=200", "M=1,N=1,K=1", "M=7,N=13,K=5", "M=200,N=300,K=127"}, 1u << 2, NULL, NULL, ref_matmul, 8, "K"},
-    {"matmul_bias_gelu", "C = gelu(A B + bias)", build_matmul_bias_gelu, ALL_FLOATS, {"M=127,N=65,K=200", "M=1,N=1,K=1", "M=7,N=13,K=5", "M=100,N=129,K=64"}, 1u << 3, NULL, NULL, ref_matmul_bias_gelu, 8, "K"},
-    {"bmm", "C[z] = A[z] B[z]", build_bmm, ALL_FLOATS, {"Z=3,M=65,N=33,K=40", "Z=1,M=1,N=1,K=1", "Z=2,M=7,N=13,K=5", "Z=4,M=100,N=70,K=129"}, 1u << 2, NULL, NULL, ref_bmm, 8, "K"},
-    {"attention", "softmax(Q K^T scale, causal) V, online softmax", build_attention, ALL_FLOATS, {"H=2,S=100,T=100,D=32", "H=1,S=1,T=1,D=1", "H=3,S=7,T=7,D=13", "H=2,S=129,T=129,D=64"}, 1u << 3, sc_attention, NULL, ref_attention, 8, "T"},
-    {"cross_entropy", "loss[m] = logsumexp(x[m]) - x[m, target[m]]", build_cross_entropy, F32_ONLY, {"M=127,V=1000", "M=1,V=1", "M=7,V=13", "M=33,V=4099"}, 1u << 2, NULL, bound_vocab, ref_cross_entropy, 4, "V"},
-    {"embedding", "out[m] = table[ids[m]] (gather)", build_embedding, ALL_FLOATS, {"M=127,V=1000,D=384", "M=1,V=1,D=1", "M=7,V=13,D=5", "M=300,V=50,D=129"}, 1u << 2, NULL, bound_vocab, ref_embedding, 1, NULL},
-    {"transpose", "y = x^T", build_transpose, ALL_FLOATS, {"M=127,N=1000", "M=1,N=1", "M=7,N=13", "M=300,N=513"}, 1u << 1, NULL, NULL, ref_transpose, 1, NULL},
+    {"add", "y = x + bias (bias broadcast over rows)", build_add, ALL_FLOATS, {"M=127,N=1000", "M=1,N=1", "M=7,N=13", "M=300,N=513"}, 1u << 2, NULL, NULL, ref_add, 1, NULL, NULL},
+    {"exp", "y = exp(x)", build_exp, ALL_FLOATS, {"N=1000", "N=1", "N=7", "N=4099"}, 1u << 1, NULL, NULL, ref_exp, 1, NULL, NULL},
+    {"gelu", "y = gelu(x) (erf form)", build_gelu, ALL_FLOATS, {"N=1000", "N=1", "N=7", "N=4099"}, 1u << 1, NULL, NULL, ref_gelu, 1, NULL, NULL},
+    {"silu", "y = x * sigmoid(x)", build_silu, ALL_FLOATS, {"N=1000", "N=1", "N=7", "N=4099"}, 1u << 1, NULL, NULL, ref_silu, 1, NULL, NULL},
+    {"swiglu", "out = silu(gate) * up", build_swiglu, ALL_FLOATS, {"M=127,N=1000", "M=1,N=1", "M=7,N=13", "M=64,N=513"}, 1u << 2, NULL, NULL, ref_swiglu, 1, NULL, NULL},
+    {"sum", "y[m] = sum_n x[m, n] (whole row)", build_sum, F32_ONLY, {"M=127,N=1000", "M=1,N=1", "M=7,N=13", "M=33,N=4099"}, 1u << 1, NULL, NULL, ref_rowsum, 4, "N", NULL},
+    {"long_sum", "y[m] = sum_n x[m, n] (inner tile loop)", build_long_sum, F32_ONLY, {"M=127,N=1000", "M=1,N=1", "M=7,N=13", "M=5,N=20000"}, 1u << 1, NULL, NULL, ref_rowsum, 4, "N", NULL},
+    {"softmax", "row softmax (whole row)", build_softmax, ALL_FLOATS, {"M=127,N=1000", "M=1,N=1", "M=7,N=13", "M=33,N=4099"}, 1u << 1, NULL, NULL, ref_softmax, 2, "N", NULL},
+    {"softmax_online", "row softmax, two passes with online max and sum", build_softmax_online, F32_ONLY, {"M=127,N=1000", "M=1,N=1", "M=7,N=13", "M=5,N=20000"}, 1u << 1, NULL, NULL, ref_softmax, 2, "N", NULL},
+    {"layer_norm", "layer norm over rows", build_layer_norm, ALL_FLOATS, {"M=127,N=1000", "M=1,N=1", "M=7,N=13", "M=33,N=384"}, 1u << 3, sc_norm, NULL, ref_layer_norm, 4, "N", NULL},
+    {"rms_norm", "RMS norm over rows", build_rms_norm, ALL_FLOATS, {"M=127,N=1000", "M=1,N=1", "M=7,N=13", "M=33,N=384"}, 1u << 2, sc_norm, NULL, ref_rms_norm, 4, "N", NULL},
+    {"matmul", "C = A B, f32 accumulation", build_matmul, ALL_FLOATS, {"M=127,N=65,K=200", "M=1,N=1,K=1", "M=7,N=13,K=5", "M=200,N=300,K=127"}, 1u << 2, NULL, NULL, ref_matmul, 8, "K", NULL},
+    {"matmul_bias_gelu", "C = gelu(A B + bias)", build_matmul_bias_gelu, ALL_FLOATS, {"M=127,N=65,K=200", "M=1,N=1,K=1", "M=7,N=13,K=5", "M=100,N=129,K=64"}, 1u << 3, NULL, NULL, ref_matmul_bias_gelu, 8, "K", NULL},
+    {"bmm", "C[z] = A[z] B[z]", build_bmm, ALL_FLOATS, {"Z=3,M=65,N=33,K=40", "Z=1,M=1,N=1,K=1", "Z=2,M=7,N=13,K=5", "Z=4,M=100,N=70,K=129"}, 1u << 2, NULL, NULL, ref_bmm, 8, "K", NULL},
+    {"attention", "softmax(Q K^T scale, causal) V, online softmax", build_attention, ALL_FLOATS, {"H=2,S=100,T=100,D=32", "H=1,S=1,T=1,D=1", "H=3,S=7,T=7,D=13", "H=2,S=129,T=129,D=64"}, 1u << 3, sc_attention, NULL, ref_attention, 8, "T", NULL},
+    {"cross_entropy", "loss[m] = logsumexp(x[m]) - x[m, target[m]]", build_cross_entropy, F32_ONLY, {"M=127,V=1000", "M=1,V=1", "M=7,V=13", "M=33,V=4099"}, 1u << 2, NULL, bound_vocab, ref_cross_entropy, 4, "V", NULL},
+    {"embedding", "out[m] = table[ids[m]] (gather)", build_embedding, ALL_FLOATS, {"M=127,V=1000,D=384", "M=1,V=1,D=1", "M=7,V=13,D=5", "M=300,V=50,D=129"}, 1u << 2, NULL, bound_vocab, ref_embedding, 1, NULL, NULL},
+    {"transpose", "y = x^T", build_transpose, ALL_FLOATS, {"M=127,N=1000", "M=1,N=1", "M=7,N=13", "M=300,N=513"}, 1u << 1, NULL, NULL, ref_transpose, 1, NULL, NULL},
 };
 
-int ts_example_count(void) { return (int)(sizeof examples / sizeof examples[0]); }
-const ts_example *ts_example_get(int i) { return i >= 0 && i < ts_example_count() ? &examples[i] : NULL; }
+/* helion.c: the examples written in the tile language only */
+extern const ts_example ts_helion_examples[];
+extern const int ts_helion_example_count;
+
+#define NBUILT ((int)(sizeof examples / sizeof examples[0]))
+int ts_example_count(void) { return NBUILT + ts_helion_example_count; }
+const ts_example *ts_example_get(int i) {
+    if (i < 0 || i >= ts_example_count()) return NULL;
+    return i < NBUILT ? &examples[i] : &ts_helion_examples[i - NBUILT];
+}

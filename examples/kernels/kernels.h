@@ -48,6 +48,11 @@ typedef struct ts_example {
     /* Size reduced over (sum, dot); the tolerance grows with sqrt(len / 64),
      * as f32 rounding error of a sum does (docs/tolerances.md). */
     const char *reduce_dim;
+    /* Optional: replaces the starting values of tensor param p (inputs and
+     * outputs: an atomic kernel's output starts at zero, a jagged kernel's
+     * offsets are sorted) after the random fill. The harness stores them
+     * rounded to the param's dtype, and the reference sees them. */
+    void (*init)(int param, double *v, int64_t n, const ts_ex_sizes *s);
 } ts_example;
 
 int ts_example_count(void);
