@@ -138,6 +138,25 @@ void ts_bench_kernels(ts_bench_report *r, const ts_bench_options *o) {
             }
             ts_bench_add(r, &e);
         }
+        /* Causal attention whose key loop stops at the diagonal, against the
+         * masked full loop (the attention example with causal=1) at the same
+         * size: the ratio is the speed-up of the shortened loop. */
+        if (ts_bench_selected(o, "attention_causal") && !is_ref) {
+            memset(&e, 0, sizeof e);
+            const char *sz = "H=4,S=2048,T=2048,D=64";
+            snprintf(e.name, sizeof e.name, "attention_causal");
+            snprintf(e.backend, sizeof e.backend, "%s", names[b]);
+            snprintf(e.device, sizeof e.device, "%s", ts_context_device_name(ctx));
+            snprintf(e.shape, sizeof e.shape, "%s", sz);
+            snprintf(e.dtype, sizeof e.dtype, "f32");
+            char pnote[160];
+            if (time_ours(ctx, ts_example_find("attention_causal"), sz, o->repeats, &e.ours_ms, e.note, sizeof e.note) &&
+                time_ours(ctx, ts_example_find("attention"), sz, o->repeats, &e.peer_ms, pnote, sizeof pnote)) {
+                snprintf(e.peer, sizeof e.peer, "masked full loop");
+                e.gflops = 4.0 * 4 * 2048.0 * 2049.0 / 2 * 64 / (e.ours_ms * 1e6); /* the causal half: QK^T and PV */
+            }
+            ts_bench_add(r, &e);
+        }
         ts_context_destroy(ctx);
     }
 }
