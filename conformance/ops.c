@@ -326,9 +326,79 @@ static ts_status build_copy(const ts_conformance_kernel *kd, ts_dtype dt, ts_ker
     B_END();
 }
 
+/* ---------------------------------------------------------------- indexing and ranged loops (tile language) */
+
+/* Kernels of the "index" group, as tile-language text with DT for the
+ * dtype: every index form, masked at both edges, and loops over ranges
+ * (empty ones included). */
+static const char *const index_texts[] = {
+    /* 0 shift_right: reads past the right edge are masked */
+    "kernel K(x: DT[M, N], y: DT[M, N]) {\n tunable BLOCK_M = 8 in 1..64\n tunable BLOCK_N = 64 in 16..1024\n"
+    " grid tm in tile(M, BLOCK_M), tn in tile(N, BLOCK_N)\n store(y[tm, tn], load(x[tm, tn + 3]))\n}\n",
+    /* 1 shift_left: negative offsets, a scalar in the offset, fill before the start */
+    "kernel K(x: DT[M, N], y: DT[M, N], s: i32) {\n tunable BLOCK_M = 8 in 1..64\n tunable BLOCK_N = 64 in 16..1024\n"
+    " grid tm in tile(M, BLOCK_M), tn in tile(N, BLOCK_N)\n store(y[tm, tn], load(x[tm - 1, tn - s - 2], fill=2))\n}\n",
+    /* 2 cross_dims: a tile over N indexes a dim of size M, and the other way */
+    "kernel K(x: DT[M, N], y: DT[M, N]) {\n tunable BLOCK_M = 8 in 1..64\n tunable BLOCK_N = 64 in 16..1024\n"
+    " grid tm in tile(M, BLOCK_M), tn in tile(N, BLOCK_N)\n store(y[tm, tn], transpose(load(x[tn, tm], fill=1)))\n}\n",
+    /* 3 scalar: a rank-0 index from tile arithmetic, broadcast over rows */
+    "kernel K(x: DT[M, N], y: DT[M, N]) {\n tunable BLOCK_M = 8 in 1..64\n tunable BLOCK_N = 64 in 16..1024\n"
+    " grid tm in tile(M, BLOCK_M), tn in tile(N, BLOCK_N)\n r = (tm.begin * 3 + tm.id) % M\n"
+    " store(y[tm, tn], load(x[r, tn]) + zeros(DT, [tm, tn]))\n}\n",
+    /* 4 value_load: rows reversed by a computed index */
+    "kernel K(x: DT[M, N], y: DT[M, N]) {\n tunable BLOCK_M = 8 in 1..64\n tunable BLOCK_N = 64 in 16..1024\n"
+    " grid tm in tile(M, BLOCK_M), tn in tile(N, BLOCK_N)\n store(y[tm, tn], load(x[M - 1 - arange(tm), tn]))\n}\n",
+    /* 5 value_store: rows scattered by a computed index (a permutation) */
+    "kernel K(x: DT[M, N], y: DT[M, N]) {\n tunable BLOCK_M = 8 in 1..64\n tunable BLOCK_N = 64 in 16..1024\n"
+    " grid tm in tile(M, BLOCK_M), tn in tile(N, BLOCK_N)\n store(y[M - 1 - arange(tm), tn], load(x[tm, tn]))\n}\n",
+    /* 6 value_atomic: rows added into three by a computed index */
+    "kernel K(x: DT[M, N], y: DT[M, N]) {\n tunable BLOCK_M = 8 in 1..64\n tunable BLOCK_N = 64 in 16..1024\n"
+    " grid tm in tile(M, BLOCK_M), tn in tile(N, BLOCK_N)\n atomic_add(y[arange(tm) % 3, tn], load(x[tm, tn]))\n}\n",
+    /* 7 range_fixed: a sub-range 3 .. N - 2 (empty when N < 6) */
+    "kernel K(x: DT[M, N], y: DT[M]) {\n tunable BLOCK_M = 8 in 1..64\n tunable BLOCK_N = 64 in 16..1024\n"
+    " grid tm in tile(M, BLOCK_M)\n acc = for tk in tile(3 .. N - 2, BLOCK_N) carry (a = zeros(DT, [tm])) {\n"
+    "  yield a + sum(load(x[tm, tk]), axis=1)\n }\n store(y[tm], acc)\n}\n",
+    /* 8 range_loaded: per-row ranges read from tensors (some empty, some past N) */
+    "kernel K(x: DT[M, N], lo: i32[M], hi: i32[M], y: DT[M]) {\n tunable BLOCK_N = 64 in 16..1024\n"
+    " grid tm in points(M)\n l = load(lo[tm.begin])\n h = load(hi[tm.begin])\n"
+    " acc = for tk in tile(l .. h, BLOCK_N) carry (a = zeros(DT, [])) {\n"
+    "  yield a + sum(load(x[tm.begin, tk]), axis=0)\n }\n store(y[tm.begin], acc)\n}\n",
+    /* 9 positions: t.begin, t.end, t.id and sizes as values */
+    "kernel K(x: DT[M, N], y: i32[M, N]) {\n tunable BLOCK_M = 8 in 1..64\n tunable BLOCK_N = 64 in 16..1024\n"
+    " grid tm in tile(M, BLOCK_M), tn in tile(N, BLOCK_N)\n"
+    " v = tm.id * 100000 + tn.id * 1000 + (tn.end - tn.begin) * 7 + N % 5\n"
+    " store(y[tm, tn], zeros(i32, [tm, tn]) + v)\n}\n",
+};
+static const char *const index_names[] = {"shift_right", "shift_left", "cross_dims", "scalar", "value_load", "value_store", "value_atomic",
+                                          "range_fixed", "range_loaded", "positions"};
+
+static ts_status build_index(const ts_conformance_kernel *kd, ts_dtype dt, ts_kernel **out) {
+    const op_info *in = info_of(kd);
+    const char *t = index_texts[in->op];
+    char text[2048], *o = text;
+    for (const char *p = t; *p && o < text + sizeof text - 64; p++) { /* DT -> the dtype, K -> the kernel's name */
+        if (p[0] == 'D' && p[1] == 'T') o += snprintf(o, 16, "%s", ts_dtype_name(dt)), p++;
+        else if (p[0] == 'K' && p[1] == '(') o += snprintf(o, 60, "%s", in->kname);
+        else *o++ = *p;
+    }
+    *o = 0;
+    return ts_kernel_parse(text, in->kname, out);
+}
+
+static double index_scalar(const ts_conformance_kernel *kd, int param, const ts_conformance_sizes *s) {
+    (void)kd, (void)param, (void)s;
+    return 3.0;
+}
+
+static void range_ids(const ts_conformance_kernel *kd, int param, const ts_conformance_sizes *s, int64_t *lo, int64_t *hi) {
+    (void)kd, (void)param;
+    *lo = -2; /* ranges that start before 0 and end past N: masked */
+    *hi = ts_conformance_size(s, "N") + 3;
+}
+
 /* ---------------------------------------------------------------- the table */
 
-#define MAX_BUILTINS 96
+#define MAX_BUILTINS 128
 static ts_conformance_kernel table[MAX_BUILTINS];
 static op_info infos[MAX_BUILTINS];
 static char names[MAX_BUILTINS][48];
@@ -603,6 +673,29 @@ static void fill_table(void) {
     k->allow_zero = 1;
     k->tol = tol_exact();
 
+    /* indexing: offsets, any tile on any dim, scalar and value indices, ranged loops */
+    for (int i = 0; i < (int)(sizeof index_names / sizeof index_names[0]); i++) {
+        k = add("index", index_names[i], build_index);
+        infos[ntable - 1].op = i;
+        SHAPES(k, shapes_2d, NULL);
+        k->int_lo = -50, k->int_hi = 50;
+        k->tol = tol_exact();
+        k->scalar = index_scalar;
+        if (i == 9) DTYPES(k, 1, TS_F32);
+        else if (i == 6) {
+            DTYPES(k, 1, TS_F32, TS_I32);
+            k->outputs = 0;
+            k->accumulate = 1u << 1;
+            k->atomics = 1;
+            k->reduce_size = "M";
+            k->tol = tol_sum();
+        } else if (i == 7 || i == 8) {
+            DTYPES(k, 1, TS_F32, TS_I32);
+            k->reduce_size = "N";
+            k->tol = tol_sum();
+            if (i == 8) k->int_range = range_ids;
+        } else DTYPES(k, 1, TS_F32, TS_I32, TS_F16);
+    }
     /* Outputs: the last tensor parameter unless set above. */
     for (int i = 0; i < ntable; i++) {
         ts_conformance_kernel *t = &table[i];
