@@ -1221,7 +1221,7 @@ static int parse_range_end(parser *p, ts_val *out, const char *which) {
     return 0;
 }
 
-static int parse_tiledecl(parser *p, tiledecl *d) {
+static int parse_tiledecl(parser *p, tiledecl *d, int loop) {
     memset(d, 0, sizeof *d);
     d->name_tok = p->pos;
     if (take_name(p, d->name, "a tile name") || expect_word(p, "in", "after the tile name (tm in tile(M, BLOCK_M))")) return -1;
@@ -1235,6 +1235,10 @@ static int parse_tiledecl(parser *p, tiledecl *d) {
     advance(p);
     if (expect_p(p, P_LPAREN, d->points ? "after 'points'" : "after 'tile'")) return -1;
     if (!d->points && tile_has_range(p)) {
+        if (!loop) {
+            perr(p, d->kind_tok, "a grid tile runs over a size, not a range (ranges are for loops: for t in tile(lo .. hi, BLOCK))");
+            return -1;
+        }
         d->ranged = 1;
         if (parse_range_end(p, &d->lo, "start") || expect_p(p, P_DOTDOT, "between the ends of a range (tile(lo .. hi, BLOCK))") ||
             parse_range_end(p, &d->hi, "end"))
@@ -1267,11 +1271,7 @@ static int parse_grid(parser *p) {
     advance(p);
     for (;;) {
         tiledecl d;
-        if (parse_tiledecl(p, &d)) return -1;
-        if (d.ranged) {
-            perr(p, d.kind_tok, "a grid tile runs over a size, not a range (ranges are for loops: for t in tile(lo .. hi, BLOCK))");
-            return -1;
-        }
+        if (parse_tiledecl(p, &d, 0)) return -1;
         ts_tile t = d.points ? ts_grid_point(p->b, d.name, d.extent) : ts_grid_tile(p->b, d.name, d.extent, d.has_block ? d.block : NULL);
         if (t == TS_NONE) return tile_fail(p, &d);
         if (add_tile(p, d.name, t)) return -1;
@@ -1285,7 +1285,7 @@ static int parse_for(parser *p, const int *res_toks, int nres) {
     int for_tok = p->pos;
     advance(p);
     tiledecl d;
-    if (parse_tiledecl(p, &d)) return -1;
+    if (parse_tiledecl(p, &d, 1)) return -1;
     if (d.points) {
         perr(p, d.kind_tok, "a loop cannot run over points(...); use tile(EXTENT) or tile(EXTENT, BLOCK)");
         return -1;

@@ -178,6 +178,14 @@ static inline const char *vname(ts_val v) {
 
 static inline const char *local_buf(const cg *g, ts_dtype d) { return is_int(d) ? "ts_li" : "ts_lf"; }
 
+/* Expression x of dtype d converted for (to_local) or from (from_local) its
+ * local buffer: GLSL has no implicit conversion between its uint
+ * bool/u8 registers and the int buffer; C needs none (x verbatim). */
+static inline const char *local_cast(const cg *g, ts_dtype d, const char *x, int to_local) {
+    if (!g->d->function_casts || !is_int(d) || strcmp(reg_type(g, d), "int") == 0) return x;
+    return cx(g, to_local ? "int" : reg_type(g, d), x);
+}
+
 static inline int op_nin(const ts__op *op) { return op->kind == TS__OP_SELECT ? 3 : op->kind == TS__OP_BINARY ? 2 : 1; }
 
 /* Closes the innermost open block. */
@@ -217,6 +225,7 @@ void ts__cg_emit_elementwise(cg *g, const ts__op *op);
 void ts__cg_load_expr(const cg *g, int p, const char *off, char *buf, size_t n);
 void ts__cg_index_exprs(const cg *g, const ts__op *op, const char *prefix, char *off, size_t on, char *cond, size_t cn);
 int ts__cg_access_plain(const cg *g, const ts__op *op);
+int ts__cg_access_tiles(const cg *g, const ts__op *op);
 int ts__cg_store_fusable(const cg *g, const ts__op *st, ts_val v, int V);
 void ts__cg_find_deferred_loads(cg *g);
 const ts__op *ts__cg_load_op_of(const cg *g, ts_val v);

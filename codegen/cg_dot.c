@@ -7,6 +7,14 @@
 
 /* A dot operand read directly from global memory: the load (possibly
  * under a transpose) whose only use is this dot, when stage=0. */
+/* A load a dot may read in place: plain accesses; on the generic f32 path
+ * also tiles not spanning their dims (ranged loops), whose fast paths
+ * check the full condition. (f32 dots never take tensor cores.) */
+static int direct_ok(const cg *g, const ts__op *ld) {
+    if (ts__cg_access_plain(g, ld)) return 1;
+    return ts__cg_access_tiles(g, ld) && g->ir->params[ld->param].dtype == TS_F32 && !g->d->dot_vec4;
+}
+
 const ts__op *ts__cg_direct_load(const cg *g, ts_val v, int *transposed) {
     const ts__op *def = &g->ir->ops[g->ir->values[v].def_op];
     *transposed = 0;
@@ -15,13 +23,13 @@ const ts__op *ts__cg_direct_load(const cg *g, ts_val v, int *transposed) {
     if (def->kind == TS__OP_TRANSPOSE && g->uses[v] == 1) {
         if (g->plan->stage) return NULL;
         const ts__op *inner = &g->ir->ops[g->ir->values[def->in[0]].def_op];
-        if (inner->kind == TS__OP_LOAD && g->uses[def->in[0]] == 1 && ts__cg_access_plain(g, inner)) {
+        if (inner->kind == TS__OP_LOAD && g->uses[def->in[0]] == 1 && direct_ok(g, inner)) {
             *transposed = 1;
             return inner;
         }
         return NULL;
     }
-    if (def->kind == TS__OP_LOAD && g->uses[v] == 1 && ts__cg_access_plain(g, def)) return def;
+    if (def->kind == TS__OP_LOAD && g->uses[v] == 1 && direct_ok(g, def)) return def;
     return NULL;
 }
 
@@ -167,7 +175,10 @@ void ts__cg_emit_dot(cg *g, const ts__op *op) {
         ts__cg_index_exprs(g, lb, pre, off, sizeof off, cond, sizeof cond);
         const ts__tile *nt = &g->ir->tiles[g->ir->values[b].dims[1]];
         line(g, "const int %s0 = k_; const int %s1 = c0_;", pre, pre);
-        line(g, "if (st_%s_%d == 1 && b_%s + c0_ + %lld <= x_%s) {", pb->name, pb->rank - 1, nt->name, (long long)L.nn, nt->name);
+        /* a tile not spanning its dim (a ranged loop): the chunk's first element in range too */
+        char extra[1100] = "";
+        if (!ts__cg_access_plain(g, lb)) snprintf(extra, sizeof extra, " && (%s)", cond);
+        line(g, "if (st_%s_%d == 1 && b_%s + c0_ + %lld <= x_%s%s) {", pb->name, pb->rank - 1, nt->name, (long long)L.nn, nt->name, extra);
         line(g, "  vstore%lld(vload%lld(0, p_%s + (%s)), q, bq_);", (long long)L.nn, (long long)L.nn, pb->name, off);
         line(g, "} else {");
         g->indent++;

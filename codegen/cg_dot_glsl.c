@@ -38,7 +38,7 @@ static int straight_load(const cg *g, const ts__op *ld, ts_val v) {
     int r = 0;
     for (int d = 0; d < pa->rank; d++)
         if (ld->idx[d].kind == TS_IDX_TILE && (r >= vv->rank || vv->dims[r++] != ld->idx[d].tile)) return 0;
-    return r == vv->rank && (pa->dtype == TS_F32 || pa->dtype == TS_F16 || pa->dtype == TS_BF16);
+    return r == vv->rank && ts__cg_access_plain(g, ld) && (pa->dtype == TS_F32 || pa->dtype == TS_F16 || pa->dtype == TS_BF16);
 }
 
 int ts__cg_dot_glsl_ok(const cg *g, const ts__op *op) {

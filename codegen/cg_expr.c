@@ -303,7 +303,9 @@ void ts__cg_emit_elementwise(cg *g, const ts__op *op) {
         char bidx[256];
         if (op->kind == TS__OP_EXPAND_DIMS) snprintf(bidx, sizeof bidx, "f_"); /* same linear order */
         else ts__cg_broadcast_index(g, o, rv->rank, bidx, sizeof bidx);
-        line(g, "t%d_%d[j] = %s[ok_ ? (%s) : 0];", (int)res, k, local_buf(g, g->ir->values[o].dtype), bidx);
+        char e[400];
+        snprintf(e, sizeof e, "%s[ok_ ? (%s) : 0]", local_buf(g, g->ir->values[o].dtype), bidx);
+        line(g, "t%d_%d[j] = %s;", (int)res, k, local_cast(g, g->ir->values[o].dtype, e, 0));
         ts__cg_elem_loop_end(g);
         snprintf(ops_s[k], sizeof ops_s[k], "t%d_%d[j]", (int)res, k);
     }

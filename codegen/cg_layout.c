@@ -157,8 +157,16 @@ void ts__cg_materialize(cg *g, ts_val v, int mask_axis, const char *identity) {
     ts__cg_elem_loop_begin(g, &L, "j");
     if (mask_axis >= 0 && val->dims[mask_axis] != TS_NONE) {
         const ts__tile *t = &g->ir->tiles[val->dims[mask_axis]];
-        line(g, "if (own_) %s[f_] = (b_%s + e%d < x_%s) ? %s[j] : %s;", local_buf(g, val->dtype), t->name, mask_axis, t->name, vname(v), identity);
-    } else line(g, "if (own_) %s[f_] = %s[j];", local_buf(g, val->dtype), vname(v));
+        char e[160];
+        snprintf(e, sizeof e, "((b_%s + e%d < x_%s) ? %s[j] : %s)", t->name, mask_axis, t->name, vname(v), identity);
+        if (local_cast(g, val->dtype, e, 1) == e) /* the C spelling, unchanged */
+            line(g, "if (own_) %s[f_] = (b_%s + e%d < x_%s) ? %s[j] : %s;", local_buf(g, val->dtype), t->name, mask_axis, t->name, vname(v), identity);
+        else line(g, "if (own_) %s[f_] = %s;", local_buf(g, val->dtype), local_cast(g, val->dtype, e, 1));
+    } else {
+        char e[64];
+        snprintf(e, sizeof e, "%s[j]", vname(v));
+        line(g, "if (own_) %s[f_] = %s;", local_buf(g, val->dtype), local_cast(g, val->dtype, e, 1));
+    }
     ts__cg_elem_loop_end(g);
     line(g, "%s", g->d->barrier);
 }
@@ -175,7 +183,9 @@ void ts__cg_relayout(cg *g, ts_val src, const char *dst, const layout *to, int d
     ts__cg_elem_loop_begin(g, to, "j");
     /* unconditional with a clamped index: PoCL 3.1's work-group vectorizer
      * loses conditionally assigned private arrays across barriers */
-    line(g, "%s[j] = %s[ok_ ? f_ : 0];", dst, local_buf(g, dt));
+    char e[64];
+    snprintf(e, sizeof e, "%s[ok_ ? f_ : 0]", local_buf(g, dt));
+    line(g, "%s[j] = %s;", dst, local_cast(g, dt, e, 0));
     ts__cg_elem_loop_end(g);
 }
 

@@ -77,6 +77,14 @@ int ts__cg_access_plain(const cg *g, const ts__op *op) {
     return 1;
 }
 
+/* 1 when every index of op is a constant, a point or a tile (spanning its
+ * dim or not: the generic dot's operand paths check the full condition). */
+int ts__cg_access_tiles(const cg *g, const ts__op *op) {
+    for (int d = 0; d < g->ir->params[op->param].rank; d++)
+        if (op->idx[d].kind >= TS_IDX_SHIFT) return 0;
+    return 1;
+}
+
 /* i64 expression of rank-0 value v. */
 static const char *scalar_i64(const cg *g, ts_val v, char *buf, size_t n) {
     char e[64];

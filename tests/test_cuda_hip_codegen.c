@@ -190,11 +190,21 @@ EXAMPLE_TESTS(attention)
 EXAMPLE_TESTS(cross_entropy)
 EXAMPLE_TESTS(embedding)
 EXAMPLE_TESTS(transpose)
+EXAMPLE_TESTS(rope)
+EXAMPLE_TESTS(concatenate)
+EXAMPLE_TESTS(jagged_sum)
+EXAMPLE_TESTS(segment_sum)
+EXAMPLE_TESTS(gather_gemv)
+EXAMPLE_TESTS(attention_causal)
+EXAMPLE_TESTS(matmul_split_k)
+EXAMPLE_TESTS(grouped_matmul)
+EXAMPLE_TESTS(layer_norm_bwd)
 
 /* Every example kernel has a test above. */
 Test(cuda_codegen, every_example_is_covered) {
     const char *covered = " add exp gelu silu swiglu sum long_sum softmax softmax_online layer_norm rms_norm matmul matmul_bias_gelu bmm attention "
-                          "cross_entropy embedding transpose ";
+                          "cross_entropy embedding transpose "
+                          "rope concatenate jagged_sum segment_sum gather_gemv attention_causal matmul_split_k grouped_matmul layer_norm_bwd ";
     for (int i = 0; i < ts_example_count(); i++) {
         char pat[80];
         snprintf(pat, sizeof pat, " %s ", ts_example_get(i)->name);
