@@ -672,6 +672,34 @@ ts_val ts_size_value(ts_builder *b, ts_size s) {
     return finish_value_op(b, op, TS_I32, 0, NULL);
 }
 
+static ts_val rand_op(ts_builder *b, int sub, const char *opname, ts_val seed, int ntiles, const ts_tile *tiles) {
+    if (!b || b->error) return TS_NONE;
+    if (!check_int_scalar(b, opname, seed)) return TS_NONE;
+    if (ntiles < 0 || ntiles > TS_MAX_RANK || (ntiles && !tiles)) { fail(b, TS_ERR_RANK, "%s: %d tiles (0..%d)", opname, ntiles, TS_MAX_RANK); return TS_NONE; }
+    for (int i = 0; i < ntiles; i++) {
+        if (tiles[i] == TS_NONE) continue;
+        if (!check_tile(b, opname, tiles[i])) return TS_NONE;
+        if (b->ir.tiles[tiles[i]].ranged) {
+            fail(b, TS_ERR_INDEX, "%s: tile '%s' runs over a range, so it has no extent to number elements by", opname, b->ir.tiles[tiles[i]].name);
+            return TS_NONE;
+        }
+        for (int j = 0; j < i; j++)
+            if (tiles[j] == tiles[i]) { fail(b, TS_ERR_INDEX, "%s: tile '%s' is listed twice", opname, b->ir.tiles[tiles[i]].name); return TS_NONE; }
+    }
+    ts__op *op = new_op(b, TS__OP_RAND);
+    if (!op) return TS_NONE;
+    op->sub = sub;
+    op->in[0] = seed;
+    op->bdims = ntiles;
+    for (int i = 0; i < ntiles; i++) op->idx[i] = TS_AT(tiles[i]);
+    ts_tile dims[TS_MAX_RANK];
+    for (int i = 0; i < ntiles; i++) dims[i] = tiles[i];
+    return finish_value_op(b, op, sub ? TS_I32 : TS_F32, ntiles, dims);
+}
+
+ts_val ts_rand(ts_builder *b, ts_val seed, int ntiles, const ts_tile *tiles) { return rand_op(b, 0, "rand", seed, ntiles, tiles); }
+ts_val ts_randint(ts_builder *b, ts_val seed, int ntiles, const ts_tile *tiles) { return rand_op(b, 1, "randint", seed, ntiles, tiles); }
+
 ts_val ts_unary(ts_builder *b, ts_unary_op uop, ts_val x) {
     if (!b || b->error) return TS_NONE;
     if ((unsigned)uop >= TS_UNARY_COUNT) { fail(b, TS_ERR_INVALID_ARGUMENT, "unary: invalid op %d", (int)uop); return TS_NONE; }

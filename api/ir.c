@@ -46,7 +46,7 @@ ts_status ts__kir_copy(const ts__kir *src, ts__kir *dst) {
 
 static const char *const op_kind_names[TS__OP_KIND_COUNT] = {
     "load", "store", "atomic_add", "gather", "scalar", "full", "arange", "unary", "binary",
-    "select", "cast", "expand_dims", "broadcast", "reduce", "dot", "transpose", "for", "end", "tile_pos", "size"};
+    "select", "cast", "expand_dims", "broadcast", "reduce", "dot", "transpose", "for", "end", "tile_pos", "size", "rand"};
 static const char *const unary_names[TS_UNARY_COUNT] = {
     "neg", "abs", "exp", "log", "sqrt", "rsqrt", "tanh", "sigmoid", "erf", "relu", "gelu", "silu", "sin", "cos", "not"};
 static const char *const binary_names[TS_BINARY_COUNT] = {
@@ -174,6 +174,21 @@ ts_status ts__kir_validate(const ts__kir *ir) {
                              ir->name, ir->sizes[s].name);
     }
     return TS_OK;
+}
+
+/* ---------------------------------------------------------------- random numbers */
+
+void ts__philox4x32_10(uint32_t ctr[4], uint32_t k0, uint32_t k1) {
+    for (int r = 0; r < 10; r++) {
+        uint64_t p0 = (uint64_t)0xD2511F53u * ctr[0], p1 = (uint64_t)0xCD9E8D57u * ctr[2];
+        uint32_t n0 = (uint32_t)(p1 >> 32) ^ ctr[1] ^ k0, n2 = (uint32_t)(p0 >> 32) ^ ctr[3] ^ k1;
+        ctr[0] = n0;
+        ctr[1] = (uint32_t)p1;
+        ctr[2] = n2;
+        ctr[3] = (uint32_t)p0;
+        k0 += 0x9E3779B9u; /* the key schedule: bumped between rounds */
+        k1 += 0xBB67AE85u;
+    }
 }
 
 /* ---------------------------------------------------------------- ts_kernel accessors */

@@ -38,6 +38,7 @@ typedef enum ts__op_kind {
     TS__OP_LOOP_END,
     TS__OP_TILE_POS,  /* sub: ts_tile_pos of `tile`; rank-0 i32 */
     TS__OP_SIZE,      /* axis: the size index; rank-0 i32 */
+    TS__OP_RAND,      /* sub 0 rand (f32), 1 randint (i32); in[0] the seed; dims: idx[0..bdims).tile */
     TS__OP_KIND_COUNT
 } ts__op_kind;
 
@@ -136,6 +137,9 @@ int ts__find_param(const ts__kir *ir, const char *name);
 int ts__find_size(const ts__kir *ir, const char *name);
 /* Validates a whole IR (also used on parsed kernels); names the op on failure. */
 ts_status ts__kir_validate(const ts__kir *ir);
+
+/* Philox 4x32-10 (Salmon et al., SC'11): ctr is replaced by its output. */
+void ts__philox4x32_10(uint32_t ctr[4], uint32_t k0, uint32_t k1);
 
 /* ---- Concrete plan for one launch (plan.c): a config and the tensors'
  * sizes make every block size concrete. Shared by the executor and codegen. */

@@ -814,6 +814,22 @@ static int parse_call(parser *p, operand *out) {
         ts_val v = ts_full(p->b, dt, rank, dims, value);
         return set_val(p, tok, out, v, dt, rank);
     }
+    if (strcmp(fname, "rand") == 0 || strcmp(fname, "randint") == 0) {
+        int rank, stok;
+        ts_tile dims[8];
+        stok = p->pos;
+        if (parse_expr(p, &a)) return -1;
+        if (a.is_lit) {
+            if (a.lit != floor(a.lit) || fabs(a.lit) > 9.2e18) {
+                perr(p, stok, "the seed of %s is an integer, not %g", fname, a.lit);
+                return -1;
+            }
+            if (materialize(p, &a, TS_I64)) return -1;
+        }
+        if (expect_p(p, P_COMMA, "after the seed (rand(seed, [t1, t2]))") || parse_dims(p, &rank, dims) || close_call(p, fname)) return -1;
+        ts_val v = fname[4] ? ts_randint(p->b, a.v, rank, dims) : ts_rand(p->b, a.v, rank, dims);
+        return set_val(p, tok, out, v, fname[4] ? TS_I32 : TS_F32, rank);
+    }
     if (strcmp(fname, "arange") == 0) {
         ts_tile t;
         if (parse_tile_ref(p, &t) || close_call(p, fname)) return -1;

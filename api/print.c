@@ -191,6 +191,14 @@ static void put_op(printer *pr, const ts__op *op, int depth) {
     case TS__OP_TILE_POS:
         ts__sb_printf(&pr->sb, "%s.%s", ir->tiles[op->tile].name, op->sub == TS_POS_BEGIN ? "begin" : op->sub == TS_POS_END ? "end" : "id");
         break;
+    case TS__OP_RAND: {
+        ts_tile dims[TS_MAX_RANK];
+        for (int i = 0; i < op->bdims; i++) dims[i] = op->idx[i].tile;
+        ts__sb_printf(&pr->sb, "%s(%s, ", op->sub ? "randint" : "rand", vname(pr, op->in[0]));
+        put_dims(pr, op->bdims, dims);
+        ts__sb_puts(&pr->sb, ")");
+        break;
+    }
     case TS__OP_SIZE: /* a fixed size prints as its number: the same value */
         if (ir->sizes[op->axis].name[0]) ts__sb_puts(&pr->sb, ir->sizes[op->axis].name);
         else ts__sb_printf(&pr->sb, "full(i32, [], %lld)", (long long)ir->sizes[op->axis].fixed);

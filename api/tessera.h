@@ -223,6 +223,17 @@ ts_val ts_arange(ts_builder *b, ts_tile t);
 ts_val ts_tile_pos(ts_builder *b, ts_tile t, ts_pos_kind which);
 /* The value of size `s` at launch (rank-0 i32). */
 ts_val ts_size_value(ts_builder *b, ts_size s);
+/* Counter-based random numbers (Philox 4x32-10) of shape `tiles` (ntiles
+ * 0..4, tile variables or TS_NONE for a dim of 1): element i's counter is
+ * its row-major global index over the tiles' extents (c0 = low word, c1 =
+ * high word, c2 = c3 = 0), the key the rank-0 integer `seed` (k0 = low
+ * word, k1 = high word); the result depends on neither blocks, config nor
+ * backend. ts_rand: f32 in [0, 1), (word0 >> 8) * 2^-24; ts_randint: i32,
+ * word0's bits. (Vulkan has no 64-bit integers in our GLSL: there the seed
+ * is its low 32 bits sign-extended, so seeds in the i32 range are
+ * bit-identical on every backend.) */
+ts_val ts_rand(ts_builder *b, ts_val seed, int ntiles, const ts_tile *tiles);
+ts_val ts_randint(ts_builder *b, ts_val seed, int ntiles, const ts_tile *tiles);
 
 ts_val ts_unary(ts_builder *b, ts_unary_op op, ts_val x);
 ts_val ts_binary(ts_builder *b, ts_binary_op op, ts_val x, ts_val y);

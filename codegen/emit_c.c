@@ -355,6 +355,7 @@ ts_status ts__codegen_c(const ts_kernel *k, const ts__plan *plan, ts_dialect dia
             line(&g, "%s[0] = %s;", vname(op->result), cx(&g, "int", e));
             break;
         }
+        case TS__OP_RAND: ts__cg_emit_rand(&g, op); break;
         case TS__OP_SIZE: {
             ts__cg_declare(&g, op->result);
             const ts__size *sz = &ir->sizes[op->axis];
@@ -436,6 +437,7 @@ ts_status ts__codegen_c(const ts_kernel *k, const ts__plan *plan, ts_dialect dia
     ts__sb_puts(&g.sb, d->prelude);
     if (d->extensions) ts__sb_puts(&g.sb, d->extensions);
     if (g.mma) ts__cg_mma_prelude(&g, &g.sb);
+    if (g.rand) ts__cg_random_prelude(&g, &g.sb);
     ts__sb_printf(&g.sb, "\n/* kernel '%s', %d threads per program */\n", ir->name, g.T);
     emit_params(&g, entry);
     /* cp.async and ldmatrix address 16-byte chunks of ts_lf */

@@ -368,9 +368,15 @@ static const char *const index_texts[] = {
     " grid tm in tile(M, BLOCK_M), tn in tile(N, BLOCK_N)\n"
     " v = tm.id * 100000 + tn.id * 1000 + (tn.end - tn.begin) * 7 + N % 5\n"
     " store(y[tm, tn], zeros(i32, [tm, tn]) + v)\n}\n",
+    /* 10 rand: Philox bits, the same under every config and backend */
+    "kernel K(x: DT[M, N], y: f32[M, N], s: i32) {\n tunable BLOCK_M = 8 in 1..64\n tunable BLOCK_N = 64 in 16..1024\n"
+    " grid tm in tile(M, BLOCK_M), tn in tile(N, BLOCK_N)\n store(y[tm, tn], rand(s, [tm, tn]))\n}\n",
+    /* 11 randint over a dim of 1 and a scalar seed expression */
+    "kernel K(x: DT[M, N], y: i32[M, N], s: i32) {\n tunable BLOCK_M = 8 in 1..64\n tunable BLOCK_N = 64 in 16..1024\n"
+    " grid tm in tile(M, BLOCK_M), tn in tile(N, BLOCK_N)\n store(y[tm, tn], randint(s * 7 + 1, [1, tn]) + randint(s, [tm, 1]))\n}\n",
 };
 static const char *const index_names[] = {"shift_right", "shift_left", "cross_dims", "scalar", "value_load", "value_store", "value_atomic",
-                                          "range_fixed", "range_loaded", "positions"};
+                                          "range_fixed", "range_loaded", "positions", "rand", "randint"};
 
 static ts_status build_index(const ts_conformance_kernel *kd, ts_dtype dt, ts_kernel **out) {
     const op_info *in = info_of(kd);
@@ -681,7 +687,7 @@ static void fill_table(void) {
         k->int_lo = -50, k->int_hi = 50;
         k->tol = tol_exact();
         k->scalar = index_scalar;
-        if (i == 9) DTYPES(k, 1, TS_F32);
+        if (i >= 9) DTYPES(k, 1, TS_F32);
         else if (i == 6) {
             DTYPES(k, 1, TS_F32, TS_I32);
             k->outputs = 0;

@@ -199,12 +199,13 @@ EXAMPLE_TESTS(attention_causal)
 EXAMPLE_TESTS(matmul_split_k)
 EXAMPLE_TESTS(grouped_matmul)
 EXAMPLE_TESTS(layer_norm_bwd)
+EXAMPLE_TESTS(dropout)
 
 /* Every example kernel has a test above. */
 Test(cuda_codegen, every_example_is_covered) {
     const char *covered = " add exp gelu silu swiglu sum long_sum softmax softmax_online layer_norm rms_norm matmul matmul_bias_gelu bmm attention "
                           "cross_entropy embedding transpose "
-                          "rope concatenate jagged_sum segment_sum gather_gemv attention_causal matmul_split_k grouped_matmul layer_norm_bwd ";
+                          "rope concatenate jagged_sum segment_sum gather_gemv attention_causal matmul_split_k grouped_matmul layer_norm_bwd dropout ";
     for (int i = 0; i < ts_example_count(); i++) {
         char pat[80];
         snprintf(pat, sizeof pat, " %s ", ts_example_get(i)->name);

@@ -152,7 +152,7 @@ Test(examples, the_set_is_complete) {
                                         "cross_entropy", "embedding", "transpose",
                                         /* after Helion's examples, in the tile language only */
                                         "rope", "concatenate", "jagged_sum", "segment_sum", "gather_gemv", "attention_causal",
-                                        "matmul_split_k", "grouped_matmul", "layer_norm_bwd"};
+                                        "matmul_split_k", "grouped_matmul", "layer_norm_bwd", "dropout"};
     cr_expect_geq(ts_example_count(), (int)(sizeof names / sizeof names[0]));
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
         const ts_example *ex = ts_example_find(names[i]);
@@ -1027,6 +1027,71 @@ Test(handwritten, scalar_parameters) {
     ts_tensor_destroy(ty);
     ts_tensor_destroy(ti);
     free(xs);
+    ts_kernel_destroy(k);
+    ts_context_destroy(ctx);
+}
+
+/* ---------------------------------------------------------------- random numbers */
+
+#include "test_util.h"
+
+/* randint is word 0 of Philox 4x32-10 at (global index, seed): Random123's
+ * first known-answer vector (counter 0, key 0 -> 0x6627e8d5), then every
+ * element against the examples' own Philox (helion.c), for three seeds and
+ * two configs (the result may not depend on the blocks). */
+Test(random, randint_is_philox_at_the_global_index) {
+    ts_context *ctx = ref_ctx();
+    const int64_t M = 37, N = 300;
+    int32_t *a = malloc((size_t)(M * N) * 4), *b = malloc((size_t)(M * N) * 4);
+    const int64_t seeds[] = {0, 1234567, -5};
+    for (int s = 0; s < 3; s++) {
+        ts_test_randint_2d(ctx, TS_TEST_RANDINT_2D, "BM=1,BN=16", M, N, seeds[s], a);
+        ts_test_randint_2d(ctx, TS_TEST_RANDINT_2D, "BM=64,BN=1024", M, N, seeds[s], b);
+        cr_expect_eq(memcmp(a, b, (size_t)(M * N) * 4), 0, "seed %lld: the blocks changed the numbers", (long long)seeds[s]);
+        if (seeds[s] == 0) cr_expect_eq((uint32_t)a[0], 0x6627e8d5u, "Random123 known answer: got 0x%08x", (uint32_t)a[0]);
+        int bad = 0;
+        for (int64_t i = 0; i < M * N; i++) bad += (uint32_t)a[i] != ts_ex_philox_word0((uint64_t)i, (uint64_t)seeds[s]);
+        cr_expect_eq(bad, 0, "seed %lld: %d elements differ from the independent Philox", (long long)seeds[s], bad);
+    }
+    free(a);
+    free(b);
+    ts_context_destroy(ctx);
+}
+
+/* Dropout keeps about 1 - p of the elements (within 5 sigma), scales them
+ * by exactly 1 / (1 - p) in f32, and zeroes the rest. */
+Test(random, dropout_keep_fraction_and_scaling) {
+    ts_context *ctx = ref_ctx();
+    const ts_example *ex = ts_example_find("dropout");
+    cr_assert_not_null(ex);
+    ts_kernel *k = NULL;
+    cr_assert_eq(ex->build(TS_F32, &k), TS_OK, "%s", ts_last_error());
+    const int64_t n = 200003;
+    const float p = 0.3f;
+    float *x = malloc((size_t)n * 4), *y = malloc((size_t)n * 4);
+    for (int64_t i = 0; i < n; i++) x[i] = 1.0f + (float)(i % 7);
+    ts_tensor *tx, *ty;
+    cr_assert_eq(ts_tensor_create(ctx, TS_F32, 1, &n, &tx), TS_OK);
+    cr_assert_eq(ts_tensor_create(ctx, TS_F32, 1, &n, &ty), TS_OK);
+    cr_assert_eq(ts_tensor_write(tx, x, (size_t)n * 4), TS_OK);
+    ts_arg args[4] = {TS_ARG_TENSOR(tx), TS_ARG_TENSOR(ty), TS_ARG_F(p), TS_ARG_I(99)};
+    cr_assert_eq(ts_launch(ctx, k, NULL, args, 4, NULL), TS_OK, "%s", ts_last_error());
+    cr_assert_eq(ts_tensor_read(ty, y, (size_t)n * 4), TS_OK);
+    int64_t kept = 0, wrong = 0;
+    const float q = 1.0f - p;
+    for (int64_t i = 0; i < n; i++) {
+        if (y[i] != 0.0f) {
+            kept++;
+            wrong += y[i] != x[i] / q;
+        }
+    }
+    double frac = (double)kept / (double)n, sigma = sqrt(0.3 * 0.7 / (double)n);
+    cr_expect(fabs(frac - 0.7) < 5 * sigma, "kept %.5f of the elements, expected 0.7 +- %.5f", frac, 5 * sigma);
+    cr_expect_eq(wrong, 0, "%lld kept elements are not x / (1 - p)", (long long)wrong);
+    ts_tensor_destroy(tx);
+    ts_tensor_destroy(ty);
+    free(x);
+    free(y);
     ts_kernel_destroy(k);
     ts_context_destroy(ctx);
 }

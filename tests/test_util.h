@@ -72,4 +72,26 @@ static inline ts_context *ts_test_open_or_skip(const char *backend) {
     return ctx;
 }
 
+/* Runs the kernel of `text` (parameters: y: i32[M, N], then the scalar
+ * seed) on ctx under cfg (NULL: defaults) at M x N and reads y into out. */
+static inline void ts_test_randint_2d(ts_context *ctx, const char *text, const char *cfg_text, int64_t M, int64_t N, int64_t seed, int32_t *out) {
+    ts_kernel *k = NULL;
+    cr_assert_eq(ts_kernel_parse(text, "randint_2d.tile", &k), TS_OK, "%s", ts_last_error());
+    ts_config *cfg = NULL;
+    if (cfg_text) cr_assert_eq(ts_config_parse(cfg_text, &cfg), TS_OK, "%s", ts_last_error());
+    ts_tensor *y = NULL;
+    int64_t shape[2] = {M, N};
+    cr_assert_eq(ts_tensor_create(ctx, TS_I32, 2, shape, &y), TS_OK, "%s", ts_last_error());
+    ts_arg args[2] = {TS_ARG_TENSOR(y), TS_ARG_I(seed)};
+    cr_assert_eq(ts_launch(ctx, k, cfg, args, 2, NULL), TS_OK, "%s", ts_last_error());
+    cr_assert_eq(ts_tensor_read(y, out, (size_t)(M * N) * 4), TS_OK, "%s", ts_last_error());
+    ts_tensor_destroy(y);
+    ts_config_destroy(cfg);
+    ts_kernel_destroy(k);
+}
+
+#define TS_TEST_RANDINT_2D                                                                         \
+    "kernel r2(y: i32[M, N], seed: i32) {\n  tunable BM = 4 in 1..64\n  tunable BN = 64 in 16..1024\n" \
+    "  grid tm in tile(M, BM), tn in tile(N, BN)\n  store(y[tm, tn], randint(seed, [tm, tn]))\n}\n"
+
 #endif

@@ -81,6 +81,17 @@ EXAMPLE_TEST(attention)
 EXAMPLE_TEST(cross_entropy)
 EXAMPLE_TEST(embedding)
 EXAMPLE_TEST(transpose)
+/* after Helion's examples, in the tile language only */
+EXAMPLE_TEST(rope)
+EXAMPLE_TEST(concatenate)
+EXAMPLE_TEST(jagged_sum)
+EXAMPLE_TEST(segment_sum)
+EXAMPLE_TEST(gather_gemv)
+EXAMPLE_TEST(attention_causal)
+EXAMPLE_TEST(matmul_split_k)
+EXAMPLE_TEST(grouped_matmul)
+EXAMPLE_TEST(layer_norm_bwd)
+EXAMPLE_TEST(dropout)
 
 /* Both lowerings of dot (operands from global memory, or staged through
  * shared memory) give right results. */
@@ -219,4 +230,22 @@ Test(vulkan, corrupt_pipeline_cache_is_ignored, .timeout = 300) {
         ts_context_destroy(ctx);
     }
     ts_kernel_destroy(k);
+}
+
+/* rand/randint give the reference executor's bits under every config. */
+Test(vulkan, randint_bits_match_ref, .timeout = 300) {
+    ts_context *ctx = open_or_skip(), *ref = NULL;
+    cr_assert_eq(ts_context_create("ref", 0, &ref), TS_OK, "%s", ts_last_error());
+    const int64_t M = 37, N = 300;
+    int32_t *a = malloc((size_t)(M * N) * 4), *b = malloc((size_t)(M * N) * 4);
+    ts_test_randint_2d(ref, TS_TEST_RANDINT_2D, NULL, M, N, 1234567, a);
+    const char *cfgs[] = {NULL, "BM=1,BN=16", "BM=64,BN=1024"};
+    for (int c = 0; c < 3; c++) {
+        ts_test_randint_2d(ctx, TS_TEST_RANDINT_2D, cfgs[c], M, N, 1234567, b);
+        cr_expect_eq(memcmp(a, b, (size_t)(M * N) * 4), 0, "config %s: randint differs from the reference", cfgs[c] ? cfgs[c] : "default");
+    }
+    free(a);
+    free(b);
+    ts_context_destroy(ref);
+    ts_context_destroy(ctx);
 }

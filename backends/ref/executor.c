@@ -224,6 +224,28 @@ static void do_gather(exec *ex, const ts__op *op) {
         }
 }
 
+/* Philox 4x32-10 keyed by the seed, counted by the element's row-major
+ * global index over the tiles' extents (ts_rand in tessera.h). */
+static void do_rand(exec *ex, const ts__op *op) {
+    const ts__value *rv = &ex->ir->values[op->result];
+    int64_t shape[TS_MAX_RANK], ext[TS_MAX_RANK], pos[TS_MAX_RANK] = {0};
+    shape_of(ex, op->result, shape);
+    for (int d = 0; d < rv->rank; d++) ext[d] = rv->dims[d] == TS_NONE ? 1 : ex->extent[rv->dims[d]];
+    uint64_t seed = (uint64_t)(int64_t)ex->vals[op->in[0]][0];
+    double *out = ex->vals[op->result];
+    for (int64_t e = 0; e < ex->numel[op->result]; e++) {
+        int64_t gi = 0;
+        for (int d = 0; d < rv->rank; d++) gi = gi * ext[d] + (rv->dims[d] == TS_NONE ? 0 : ex->begin[rv->dims[d]] + pos[d]);
+        uint32_t c[4] = {(uint32_t)(uint64_t)gi, (uint32_t)((uint64_t)gi >> 32), 0, 0};
+        ts__philox4x32_10(c, (uint32_t)seed, (uint32_t)(seed >> 32));
+        out[e] = op->sub ? (double)(int32_t)c[0] : (double)(c[0] >> 8) * (1.0 / 16777216.0);
+        for (int d = rv->rank - 1; d >= 0; d--) { /* next multi-index, row-major */
+            if (++pos[d] < shape[d]) break;
+            pos[d] = 0;
+        }
+    }
+}
+
 /* ---------------------------------------------------------------- compute ops */
 
 static void do_elementwise(exec *ex, const ts__op *op) {
@@ -364,6 +386,7 @@ static ts_status run_program(exec *ex) {
             ex->vals[op->result][0] = wrap(TS_I32, (double)(op->sub == TS_POS_BEGIN ? b : op->sub == TS_POS_END ? e : (b - ex->lo[t]) / blk));
             break;
         }
+        case TS__OP_RAND: do_rand(ex, op); break;
         case TS__OP_SIZE: ex->vals[op->result][0] = wrap(TS_I32, (double)ex->plan->size_values[op->axis]); break;
         case TS__OP_LOOP_BEGIN: {
             int64_t blk = ex->plan->block[op->tile], lo = 0;

@@ -55,6 +55,10 @@ typedef struct ts_example {
     void (*init)(int param, double *v, int64_t n, const ts_ex_sizes *s);
 } ts_example;
 
+/* Word 0 of Philox 4x32-10 at (counter, key): the examples' own
+ * implementation (helion.c), independent of the library's. */
+uint32_t ts_ex_philox_word0(uint64_t counter, uint64_t key);
+
 int ts_example_count(void);
 const ts_example *ts_example_get(int i);
 const ts_example *ts_example_find(const char *name);
