@@ -697,6 +697,27 @@ static ts_val rand_op(ts_builder *b, int sub, const char *opname, ts_val seed, i
     return finish_value_op(b, op, sub ? TS_I32 : TS_F32, ntiles, dims);
 }
 
+ts_val ts_scan(ts_builder *b, ts_scan_op sop, ts_val x, int axis, int reverse) {
+    if (!b || b->error) return TS_NONE;
+    static const char *const names[] = {"cumsum", "cumprod", "cummax", "cummin"};
+    if ((unsigned)sop >= TS_SCAN_COUNT) { fail(b, TS_ERR_INVALID_ARGUMENT, "scan: invalid op %d", (int)sop); return TS_NONE; }
+    if (!check_value(b, names[sop], x)) return TS_NONE;
+    const ts__value *v = &b->ir.values[x];
+    if (v->dtype == TS_BOOL) { fail(b, TS_ERR_DTYPE_MISMATCH, "%s: operand is bool (cast it first)", names[sop]); return TS_NONE; }
+    if (axis < 0 || axis >= v->rank) { fail(b, TS_ERR_INVALID_ARGUMENT, "%s: axis %d is not in 0..%d", names[sop], axis, v->rank - 1); return TS_NONE; }
+    ts_tile dims[TS_MAX_RANK];
+    memcpy(dims, v->dims, sizeof dims);
+    ts_dtype dt = v->dtype;
+    int rank = v->rank;
+    ts__op *op = new_op(b, TS__OP_SCAN);
+    if (!op) return TS_NONE;
+    op->sub = (int)sop;
+    op->in[0] = x;
+    op->axis = axis;
+    op->keepdim = reverse != 0;
+    return finish_value_op(b, op, dt, rank, dims);
+}
+
 ts_val ts_rand(ts_builder *b, ts_val seed, int ntiles, const ts_tile *tiles) { return rand_op(b, 0, "rand", seed, ntiles, tiles); }
 ts_val ts_randint(ts_builder *b, ts_val seed, int ntiles, const ts_tile *tiles) { return rand_op(b, 1, "randint", seed, ntiles, tiles); }
 

@@ -46,7 +46,7 @@ ts_status ts__kir_copy(const ts__kir *src, ts__kir *dst) {
 
 static const char *const op_kind_names[TS__OP_KIND_COUNT] = {
     "load", "store", "atomic_add", "gather", "scalar", "full", "arange", "unary", "binary",
-    "select", "cast", "expand_dims", "broadcast", "reduce", "dot", "transpose", "for", "end", "tile_pos", "size", "rand"};
+    "select", "cast", "expand_dims", "broadcast", "reduce", "dot", "transpose", "for", "end", "tile_pos", "size", "rand", "scan"};
 static const char *const unary_names[TS_UNARY_COUNT] = {
     "neg", "abs", "exp", "log", "sqrt", "rsqrt", "tanh", "sigmoid", "erf", "relu", "gelu", "silu", "sin", "cos", "not"};
 static const char *const binary_names[TS_BINARY_COUNT] = {

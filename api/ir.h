@@ -39,6 +39,7 @@ typedef enum ts__op_kind {
     TS__OP_TILE_POS,  /* sub: ts_tile_pos of `tile`; rank-0 i32 */
     TS__OP_SIZE,      /* axis: the size index; rank-0 i32 */
     TS__OP_RAND,      /* sub 0 rand (f32), 1 randint (i32); in[0] the seed; dims: idx[0..bdims).tile */
+    TS__OP_SCAN,      /* sub: ts_scan_op; axis; keepdim: reverse */
     TS__OP_KIND_COUNT
 } ts__op_kind;
 

@@ -680,7 +680,7 @@ static const char *reduce_name_i(int i) { return ts__reduce_name((ts_reduce_op)i
 
 /* ", key=value" arguments of reductions, load and gather. */
 typedef struct kwargs {
-    int has_axis, has_keepdim, has_fill;
+    int has_axis, has_keepdim, has_fill, has_reverse, reverse;
     int64_t axis;
     int keepdim;
     double fill;
@@ -693,7 +693,7 @@ static int parse_kwargs(parser *p, const char *fname, int allow_axis, int allow_
         char key[TS__MAX_NAME];
         if (cur(p)->kind != T_IDENT || !is_p(p, p->pos + 1, P_ASSIGN)) {
             char d[64];
-            perr(p, p->pos, "expected a keyword argument (%s) in %s(...), found %s", allow_axis ? "axis=, keepdim=" : "fill=", fname,
+            perr(p, p->pos, "expected a keyword argument (%s) in %s(...), found %s", allow_axis == 2 ? "axis=, reverse=" : allow_axis ? "axis=, keepdim=" : "fill=", fname,
                  describe(p, p->pos, d, sizeof d));
             return -1;
         }
@@ -703,7 +703,17 @@ static int parse_kwargs(parser *p, const char *fname, int allow_axis, int allow_
             kw->has_axis = 1;
             kw->axis_tok = p->pos;
             if (parse_int(p, &kw->axis, "the axis")) return -1;
-        } else if (allow_axis && strcmp(key, "keepdim") == 0 && !kw->has_keepdim) {
+        } else if (allow_axis == 2 && strcmp(key, "reverse") == 0 && !kw->has_reverse) { /* scans */
+            kw->has_reverse = 1;
+            if (at_word(p, "true")) kw->reverse = 1;
+            else if (at_word(p, "false")) kw->reverse = 0;
+            else {
+                char d[64];
+                perr(p, p->pos, "reverse is true or false, not %s", describe(p, p->pos, d, sizeof d));
+                return -1;
+            }
+            advance(p);
+        } else if (allow_axis == 1 && strcmp(key, "keepdim") == 0 && !kw->has_keepdim) {
             kw->has_keepdim = 1;
             if (at_word(p, "true")) kw->keepdim = 1;
             else if (at_word(p, "false")) kw->keepdim = 0;
@@ -716,8 +726,12 @@ static int parse_kwargs(parser *p, const char *fname, int allow_axis, int allow_
         } else if (allow_fill && strcmp(key, "fill") == 0 && !kw->has_fill) {
             kw->has_fill = 1;
             if (parse_number(p, &kw->fill, "the fill value")) return -1;
-        } else if (strcmp(key, "axis") == 0 || strcmp(key, "keepdim") == 0 || strcmp(key, "fill") == 0) {
-            if ((allow_axis && strcmp(key, "fill") != 0) || (allow_fill && strcmp(key, "fill") == 0)) perr(p, tok, "%s= given twice in %s(...)", key, fname);
+        } else if (strcmp(key, "axis") == 0 || strcmp(key, "keepdim") == 0 || strcmp(key, "fill") == 0 || strcmp(key, "reverse") == 0) {
+            int allowed = strcmp(key, "axis") == 0 ? allow_axis != 0
+                          : strcmp(key, "keepdim") == 0 ? allow_axis == 1
+                          : strcmp(key, "reverse") == 0 ? allow_axis == 2
+                                                        : allow_fill;
+            if (allowed) perr(p, tok, "%s= given twice in %s(...)", key, fname);
             else perr(p, tok, "%s(...) takes no %s= argument", fname, key);
             return -1;
         } else {
@@ -813,6 +827,21 @@ static int parse_call(parser *p, operand *out) {
         if (close_call(p, fname)) return -1;
         ts_val v = ts_full(p->b, dt, rank, dims, value);
         return set_val(p, tok, out, v, dt, rank);
+    }
+    static const char *const scan_names[] = {"cumsum", "cumprod", "cummax", "cummin"};
+    for (int si = 0; si < 4; si++) {
+        if (strcmp(fname, scan_names[si]) != 0) continue;
+        kwargs kw = {0};
+        if (parse_expr(p, &a) || parse_kwargs(p, fname, 2, 0, &kw) || close_call(p, fname)) return -1;
+        if (need_value(p, &a, fname)) return -1;
+        if (!kw.has_axis) {
+            perr(p, tok, "%s(...) needs axis= (the dim to scan along, e.g. %s(x, axis=1))", fname, fname);
+            return -1;
+        }
+        int64_t axis = kw.axis;
+        if (axis < 0 && axis >= -(int64_t)a.rank) axis += a.rank;
+        if (axis < INT32_MIN || axis > INT32_MAX) axis = INT32_MAX;
+        return set_val(p, tok, out, ts_scan(p->b, (ts_scan_op)si, a.v, (int)axis, kw.reverse), a.dtype, a.rank);
     }
     if (strcmp(fname, "rand") == 0 || strcmp(fname, "randint") == 0) {
         int rank, stok;

@@ -191,6 +191,11 @@ static void put_op(printer *pr, const ts__op *op, int depth) {
     case TS__OP_TILE_POS:
         ts__sb_printf(&pr->sb, "%s.%s", ir->tiles[op->tile].name, op->sub == TS_POS_BEGIN ? "begin" : op->sub == TS_POS_END ? "end" : "id");
         break;
+    case TS__OP_SCAN: {
+        static const char *const names[] = {"cumsum", "cumprod", "cummax", "cummin"};
+        ts__sb_printf(&pr->sb, "%s(%s, axis=%d%s)", names[op->sub & 3], vname(pr, op->in[0]), op->axis, op->keepdim ? ", reverse=true" : "");
+        break;
+    }
     case TS__OP_RAND: {
         ts_tile dims[TS_MAX_RANK];
         for (int i = 0; i < op->bdims; i++) dims[i] = op->idx[i].tile;

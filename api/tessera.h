@@ -233,6 +233,12 @@ ts_val ts_size_value(ts_builder *b, ts_size s);
  * is its low 32 bits sign-extended, so seeds in the i32 range are
  * bit-identical on every backend.) */
 ts_val ts_rand(ts_builder *b, ts_val seed, int ntiles, const ts_tile *tiles);
+/* Inclusive scans along `axis` over the valid elements only (a tile's
+ * padding never enters, in either direction); `reverse` scans from the last
+ * valid element. Same dtype and dims as x (not bool); integer sums and
+ * products wrap, max/min propagate NaN. */
+typedef enum ts_scan_op { TS_SCAN_SUM, TS_SCAN_PROD, TS_SCAN_MAX, TS_SCAN_MIN, TS_SCAN_COUNT } ts_scan_op;
+ts_val ts_scan(ts_builder *b, ts_scan_op op, ts_val x, int axis, int reverse);
 ts_val ts_randint(ts_builder *b, ts_val seed, int ntiles, const ts_tile *tiles);
 
 ts_val ts_unary(ts_builder *b, ts_unary_op op, ts_val x);

@@ -10,7 +10,7 @@
  *                ops, scalar and floatN
  *   cg_memory.c  global memory: loads, stores, atomics, gather; vector chunks,
  *                the whole-tile path; deferred loads
- *   cg_reduce.c  reductions
+ *   cg_reduce.c  reductions and scans
  *   cg_dot.c     dot
  *   cg_dot_glsl.c  dot, register-blocked with vec4 views (dialects with dot_vec4: GLSL)
  *   cg_mma.c     dot on tensor cores (warp level; mma.sync, emulated on OpenCL)
@@ -219,6 +219,7 @@ void ts__cg_emit_transpose(cg *g, const ts__op *op);
 void ts__cg_literal(const cg *g, ts_dtype d, double v, char *buf, size_t n);
 void ts__cg_cast_expr(const cg *g, ts_dtype from, ts_dtype to, const char *x, char *buf, size_t n);
 int ts__cg_dims_equal(const ts__value *a, const ts__value *b);
+void ts__cg_binary_expr(const cg *g, int op, ts_dtype dt, const char *x, const char *y, char *buf, size_t n);
 int ts__cg_operand_access(const cg *g, ts_val o, ts_val res, char *idx, size_t n);
 int ts__cg_vector_width(const cg *g, const ts__op *op, const layout *L);
 void ts__cg_emit_elementwise(cg *g, const ts__op *op);
@@ -244,6 +245,7 @@ void ts__cg_emit_gather(cg *g, const ts__op *op);
 int ts__cg_reduce_vw(const cg *g, const ts__op *op);
 int ts__cg_fast_reduce(const cg *g, const ts__op *op);
 void ts__cg_emit_reduce(cg *g, const ts__op *op);
+void ts__cg_emit_scan(cg *g, const ts__op *op);
 
 /* cg_dot.c: dot */
 const ts__op *ts__cg_direct_load(const cg *g, ts_val v, int *transposed);

@@ -53,7 +53,7 @@ static void unary_expr(const cg *g, int op, ts_dtype dt, const char *x, char *bu
     }
 }
 
-static void binary_expr(const cg *g, int op, ts_dtype dt, const char *x, const char *y, char *buf, size_t n) {
+void ts__cg_binary_expr(const cg *g, int op, ts_dtype dt, const char *x, const char *y, char *buf, size_t n) {
     int in = is_int(dt);
     const char *cmp = NULL; /* comparisons and logic give u8 (bool) */
     switch (op) {
@@ -230,7 +230,7 @@ static int emit_elementwise_vector(cg *g, const ts__op *op, const layout *L, int
         for (int k = 0; k < nin; k++) vector_operand(g, op->in[k], op->result, V, fast, opnd[k], sizeof opnd[k]);
         char *e = fast ? ef : es;
         if (op->kind == TS__OP_UNARY) unary_expr(g, op->sub, TS_F32, opnd[0], e, sizeof es);
-        else binary_expr(g, op->sub, TS_F32, opnd[0], opnd[1], e, sizeof es);
+        else ts__cg_binary_expr(g, op->sub, TS_F32, opnd[0], opnd[1], e, sizeof es);
     }
     int i = (int)(op - g->ir->ops);
     ts_val res = op->result;
@@ -316,7 +316,7 @@ void ts__cg_emit_elementwise(cg *g, const ts__op *op) {
     ts_dtype in_dt = g->ir->values[op->in[0]].dtype;
     switch (op->kind) {
     case TS__OP_UNARY: unary_expr(g, op->sub, in_dt, ops_s[0], e, sizeof e); break;
-    case TS__OP_BINARY: binary_expr(g, op->sub, in_dt, ops_s[0], ops_s[1], e, sizeof e); break;
+    case TS__OP_BINARY: ts__cg_binary_expr(g, op->sub, in_dt, ops_s[0], ops_s[1], e, sizeof e); break;
     case TS__OP_SELECT: snprintf(e, sizeof e, "(%s ? %s : %s)", truth(g, ops_s[0]), ops_s[1], ops_s[2]); break;
     case TS__OP_CAST: ts__cg_cast_expr(g, in_dt, op->dtype, ops_s[0], e, sizeof e); break;
     default: snprintf(e, sizeof e, "%s", ops_s[0]); break;

@@ -349,3 +349,60 @@ void ts__cg_emit_reduce(cg *g, const ts__op *op) {
     } else line(g, "%s[j] = acc_;", vname(res));
     ts__cg_elem_loop_end(g);
 }
+
+/* ---------------------------------------------------------------- scans */
+
+/* Inclusive scans (cumsum, cumprod, cummax, cummin): the value goes to
+ * local memory, one thread a line scans the line's valid prefix serially in
+ * place (forward, or from its last valid element), and every thread reads
+ * its elements back in the result's layout. Simple and exact in the order
+ * the reference executor adds; the lines run in parallel. */
+void ts__cg_emit_scan(cg *g, const ts__op *op) {
+    ts_val x = op->in[0], res = op->result;
+    const ts__value *xv = &g->ir->values[x];
+    int64_t shape[TS_MAX_RANK];
+    ts__value_shape(g->ir, g->plan, x, shape);
+    int64_t outer = 1, inner = 1, n = shape[op->axis];
+    for (int d = 0; d < op->axis; d++) outer *= shape[d];
+    for (int d = op->axis + 1; d < xv->rank; d++) inner *= shape[d];
+    ts_dtype dt = xv->dtype;
+    const char *lb = local_buf(g, dt);
+    ts__cg_materialize(g, x, -1, "0");
+    ts_tile at = xv->dims[op->axis];
+    if (at == TS_NONE) line(g, "{ const int nv_ = 1;");
+    else {
+        const char *tn = g->ir->tiles[at].name;
+        char e[256];
+        snprintf(e, sizeof e, "(x_%s - b_%s < %lld ? x_%s - b_%s : %lld)", tn, tn, (long long)n, tn, tn, (long long)n);
+        line(g, "{ const int nv_ = %s;", cx(g, "int", e));
+    }
+    g->indent++;
+    line(g, "for (int ln_ = tid; ln_ < %lld; ln_ += %d) {", (long long)(outer * inner), g->T);
+    g->indent++;
+    line(g, "const int base_ = (ln_ / %lld) * %lld + ln_ %% %lld;", (long long)inner, (long long)(n * inner), (long long)inner);
+    char first[128], rd[160], opx[1024];
+    snprintf(first, sizeof first, "%s[base_ + %s * %lld]", lb, op->keepdim ? "(nv_ - 1)" : "0", (long long)inner);
+    line(g, "%s acc_ = %s;", reg_type(g, dt), local_cast(g, dt, first, 0));
+    line(g, "for (int s_ = 1; s_ < nv_; s_++) {");
+    g->indent++;
+    line(g, "const int at_ = base_ + (%s) * %lld;", op->keepdim ? "nv_ - 1 - s_" : "s_", (long long)inner);
+    snprintf(rd, sizeof rd, "%s[at_]", lb);
+    static const int bop[] = {TS_ADD, TS_MUL, TS_MAX, TS_MIN};
+    char rv[200];
+    snprintf(rv, sizeof rv, "%s", local_cast(g, dt, rd, 0));
+    ts__cg_binary_expr(g, bop[op->sub & 3], dt, "acc_", rv, opx, sizeof opx);
+    line(g, "acc_ = %s;", opx);
+    line(g, "%s = %s;", rd, local_cast(g, dt, "acc_", 1));
+    close_block(g); /* s_ */
+    close_block(g); /* ln_ */
+    close_block(g); /* nv_ */
+    line(g, "%s", g->d->barrier);
+    ts__cg_declare(g, res);
+    layout L;
+    layout_of(g, res, &L);
+    ts__cg_elem_loop_begin(g, &L, "j");
+    char e[96];
+    snprintf(e, sizeof e, "%s[ok_ ? f_ : 0]", lb);
+    line(g, "%s[j] = %s;", vname(res), local_cast(g, dt, e, 0));
+    ts__cg_elem_loop_end(g);
+}

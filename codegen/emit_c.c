@@ -356,6 +356,7 @@ ts_status ts__codegen_c(const ts_kernel *k, const ts__plan *plan, ts_dialect dia
             break;
         }
         case TS__OP_RAND: ts__cg_emit_rand(&g, op); break;
+        case TS__OP_SCAN: ts__cg_emit_scan(&g, op); break;
         case TS__OP_SIZE: {
             ts__cg_declare(&g, op->result);
             const ts__size *sz = &ir->sizes[op->axis];

@@ -374,9 +374,25 @@ static const char *const index_texts[] = {
     /* 11 randint over a dim of 1 and a scalar seed expression */
     "kernel K(x: DT[M, N], y: i32[M, N], s: i32) {\n tunable BLOCK_M = 8 in 1..64\n tunable BLOCK_N = 64 in 16..1024\n"
     " grid tm in tile(M, BLOCK_M), tn in tile(N, BLOCK_N)\n store(y[tm, tn], randint(s * 7 + 1, [1, tn]) + randint(s, [tm, 1]))\n}\n",
+    /* 12 cumsum along rows within each block: padding at the right edge never enters */
+    "kernel K(x: DT[M, N], y: DT[M, N]) {\n tunable BLOCK_M = 8 in 1..64\n tunable BLOCK_N = 64 in 16..1024\n"
+    " grid tm in tile(M, BLOCK_M), tn in tile(N, BLOCK_N)\n store(y[tm, tn], cumsum(load(x[tm, tn], fill=7), axis=1))\n}\n",
+    /* 13 cumsum down columns, reversed: starts at the last valid row of each block */
+    "kernel K(x: DT[M, N], y: DT[M, N]) {\n tunable BLOCK_M = 8 in 1..64\n tunable BLOCK_N = 64 in 16..1024\n"
+    " grid tm in tile(M, BLOCK_M), tn in tile(N, BLOCK_N)\n store(y[tm, tn], cumsum(load(x[tm, tn], fill=7), axis=0, reverse=true))\n}\n",
+    /* 14 cumprod of factors near one over whole rows */
+    "kernel K(x: DT[M, N], y: DT[M, N]) {\n tunable BLOCK_M = 2 in 1..64\n"
+    " grid tm in tile(M, BLOCK_M), tn in tile(N)\n store(y[tm, tn], cumprod(load(x[tm, tn], fill=3) * 0.001 + 1, axis=-1))\n}\n",
+    /* 15 cummax reversed along rows, fill that would win if it leaked */
+    "kernel K(x: DT[M, N], y: DT[M, N]) {\n tunable BLOCK_M = 8 in 1..64\n tunable BLOCK_N = 64 in 16..1024\n"
+    " grid tm in tile(M, BLOCK_M), tn in tile(N, BLOCK_N)\n store(y[tm, tn], cummax(load(x[tm, tn], fill=100), axis=1, reverse=true))\n}\n",
+    /* 16 cummin down columns of whole-column tiles */
+    "kernel K(x: DT[M, N], y: DT[M, N]) {\n tunable BLOCK_N = 16 in 1..256\n"
+    " grid tm in tile(M), tn in tile(N, BLOCK_N)\n store(y[tm, tn], cummin(load(x[tm, tn], fill=-100), axis=0))\n}\n",
 };
 static const char *const index_names[] = {"shift_right", "shift_left", "cross_dims", "scalar", "value_load", "value_store", "value_atomic",
-                                          "range_fixed", "range_loaded", "positions", "rand", "randint"};
+                                          "range_fixed", "range_loaded", "positions", "rand", "randint",
+                                          "cumsum", "cumsum_reverse", "cumprod", "cummax_reverse", "cummin_columns"};
 
 static ts_status build_index(const ts_conformance_kernel *kd, ts_dtype dt, ts_kernel **out) {
     const op_info *in = info_of(kd);
@@ -687,7 +703,16 @@ static void fill_table(void) {
         k->int_lo = -50, k->int_hi = 50;
         k->tol = tol_exact();
         k->scalar = index_scalar;
-        if (i >= 9) DTYPES(k, 1, TS_F32);
+        if (i == 12 || i == 13) { /* sums: exact for integers, a summation tolerance for floats */
+            DTYPES(k, 1, TS_F32, TS_I32);
+            k->reduce_size = i == 12 ? "N" : "M";
+            k->tol = tol_sum();
+        } else if (i == 14) {
+            DTYPES(k, 1, TS_F32);
+            k->reduce_size = "N";
+            k->tol = tol_sum();
+        } else if (i == 15 || i == 16) DTYPES(k, 2, TS_F32, TS_I32, TS_F16);
+        else if (i >= 9) DTYPES(k, 1, TS_F32);
         else if (i == 6) {
             DTYPES(k, 1, TS_F32, TS_I32);
             k->outputs = 0;

@@ -1095,3 +1095,65 @@ Test(random, dropout_keep_fraction_and_scaling) {
     ts_kernel_destroy(k);
     ts_context_destroy(ctx);
 }
+
+/* Scans against plain C loops: whole rows forward and reversed, over
+ * partial tiles (M not a multiple of BM); the fills would change every
+ * result if padding leaked in. */
+Test(scans, cumsum_cumprod_cummax_cummin_rows) {
+    static const char *const text =
+        "kernel scans(x: f32[M, N], s: f32[M, N], r: f32[M, N], p: f32[M, N], mx: f32[M, N], mn: f32[M, N]) {\n"
+        " tunable BM = 2 in 1..16\n grid tm in tile(M, BM), tn in tile(N)\n"
+        " v = load(x[tm, tn], fill=1000)\n"
+        " store(s[tm, tn], cumsum(v, axis=1))\n store(r[tm, tn], cumsum(v, axis=1, reverse=true))\n"
+        " store(p[tm, tn], cumprod(v * 0.01 + 1, axis=1))\n"
+        " store(mx[tm, tn], cummax(v, axis=1, reverse=true))\n store(mn[tm, tn], cummin(v, axis=-1))\n}\n";
+    ts_kernel *k;
+    cr_assert_eq(ts_kernel_parse(text, "scans.tile", &k), TS_OK, "%s", ts_last_error());
+    ts_context *ctx = ref_ctx();
+    static const int64_t ns[] = {1, 7, 127};
+    static const char *const cfgs[] = {"BM=1", "BM=4"};
+    for (size_t ni = 0; ni < 3; ni++)
+        for (size_t ci = 0; ci < 2; ci++) {
+            int64_t M = 5, N = ns[ni], shape[2] = {M, N};
+            float *x = rand_f32(M * N), *got[5];
+            ts_tensor *t[6];
+            t[0] = tensor(ctx, TS_F32, 2, shape, x);
+            for (int i = 1; i < 6; i++) t[i] = tensor(ctx, TS_F32, 2, shape, NULL);
+            launch(ctx, k, cfgs[ci],
+                   (ts_arg[]){TS_ARG_TENSOR(t[0]), TS_ARG_TENSOR(t[1]), TS_ARG_TENSOR(t[2]), TS_ARG_TENSOR(t[3]), TS_ARG_TENSOR(t[4]),
+                              TS_ARG_TENSOR(t[5])},
+                   6);
+            for (int i = 0; i < 5; i++) {
+                got[i] = malloc((size_t)(M * N) * sizeof(float));
+                read_back(t[i + 1], got[i]);
+            }
+            for (int64_t m = 0; m < M; m++) {
+                const float *row = x + m * N;
+                float s = 0, p = 1, lo = INFINITY;
+                for (int64_t n = 0; n < N; n++) {
+                    s += row[n];
+                    p *= row[n] * 0.01f + 1;
+                    lo = fminf(lo, row[n]);
+                    cr_expect(close_to(got[0][m * N + n], s, 1e-5, 1e-5), "N=%lld %s cumsum[%lld,%lld] = %g, want %g", (long long)N, cfgs[ci],
+                              (long long)m, (long long)n, got[0][m * N + n], s);
+                    cr_expect(close_to(got[2][m * N + n], p, 1e-6, 1e-5), "cumprod[%lld,%lld] = %g, want %g", (long long)m, (long long)n,
+                              got[2][m * N + n], p);
+                    cr_expect_eq(got[4][m * N + n], lo, "cummin[%lld,%lld] = %g, want %g", (long long)m, (long long)n, got[4][m * N + n], lo);
+                }
+                float rs = 0, hi = -INFINITY;
+                for (int64_t n = N - 1; n >= 0; n--) {
+                    rs += row[n];
+                    hi = fmaxf(hi, row[n]);
+                    cr_expect(close_to(got[1][m * N + n], rs, 1e-5, 1e-5), "N=%lld %s reversed cumsum[%lld,%lld] = %g, want %g", (long long)N,
+                              cfgs[ci], (long long)m, (long long)n, got[1][m * N + n], rs);
+                    cr_expect_eq(got[3][m * N + n], hi, "reversed cummax[%lld,%lld] = %g, want %g", (long long)m, (long long)n, got[3][m * N + n],
+                                 hi);
+                }
+            }
+            for (int i = 0; i < 6; i++) ts_tensor_destroy(t[i]);
+            for (int i = 0; i < 5; i++) free(got[i]);
+            free(x);
+        }
+    ts_kernel_destroy(k);
+    ts_context_destroy(ctx);
+}

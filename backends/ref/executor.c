@@ -246,6 +246,41 @@ static void do_rand(exec *ex, const ts__op *op) {
     }
 }
 
+/* Inclusive scan along op->axis over the valid elements (a prefix of the
+ * axis: begin + k < extent); reverse from the last valid one. Padding
+ * results are left as the input's. */
+static void do_scan(exec *ex, const ts__op *op) {
+    const ts__value *xv = &ex->ir->values[op->in[0]];
+    int64_t shape[TS_MAX_RANK];
+    shape_of(ex, op->in[0], shape);
+    int64_t outer = 1, inner = 1, n = shape[op->axis];
+    for (int d = 0; d < op->axis; d++) outer *= shape[d];
+    for (int d = op->axis + 1; d < xv->rank; d++) inner *= shape[d];
+    ts_tile at = xv->dims[op->axis];
+    int64_t nv = 0; /* valid elements along the axis */
+    while (nv < n && valid_at(ex, at, nv)) nv++;
+    const double *x = ex->vals[op->in[0]];
+    double *y = ex->vals[op->result];
+    memcpy(y, x, (size_t)ex->numel[op->result] * sizeof(double));
+    int is_float = ts_dtype_is_float(xv->dtype);
+    for (int64_t o = 0; o < outer; o++)
+        for (int64_t in = 0; in < inner; in++) {
+            double acc = 0;
+            for (int64_t s = 0; s < nv; s++) {
+                int64_t k = op->keepdim ? nv - 1 - s : s;
+                double v = x[(o * n + k) * inner + in];
+                if (s == 0) acc = v;
+                else switch (op->sub) {
+                    case TS_SCAN_SUM: acc = wrap(xv->dtype, acc + v); break;
+                    case TS_SCAN_PROD: acc = wrap(xv->dtype, acc * v); break;
+                    case TS_SCAN_MAX: acc = binary(TS_MAX, acc, v, is_float); break;
+                    default: acc = binary(TS_MIN, acc, v, is_float); break;
+                    }
+                y[(o * n + k) * inner + in] = acc;
+            }
+        }
+}
+
 /* ---------------------------------------------------------------- compute ops */
 
 static void do_elementwise(exec *ex, const ts__op *op) {
@@ -387,6 +422,7 @@ static ts_status run_program(exec *ex) {
             break;
         }
         case TS__OP_RAND: do_rand(ex, op); break;
+        case TS__OP_SCAN: do_scan(ex, op); break;
         case TS__OP_SIZE: ex->vals[op->result][0] = wrap(TS_I32, (double)ex->plan->size_values[op->axis]); break;
         case TS__OP_LOOP_BEGIN: {
             int64_t blk = ex->plan->block[op->tile], lo = 0;
