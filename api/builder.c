@@ -882,10 +882,12 @@ ts_val ts_dot(ts_builder *b, ts_val x, ts_val y, ts_val acc) {
     if (acc != TS_NONE && !check_value(b, "dot", acc)) return TS_NONE;
     const ts__value *vx = &b->ir.values[x], *vy = &b->ir.values[y];
     if (vx->rank != 2 || vy->rank != 2) { fail(b, TS_ERR_RANK, "dot: operands have ranks %d and %d (need 2 and 2)", vx->rank, vy->rank); return TS_NONE; }
-    if (vx->dtype != vy->dtype || !ts_dtype_is_float(vx->dtype)) {
-        fail(b, TS_ERR_DTYPE_MISMATCH, "dot: operands are %s and %s (need the same float dtype)", ts_dtype_name(vx->dtype), ts_dtype_name(vy->dtype));
+    if (vx->dtype != vy->dtype || (!ts_dtype_is_float(vx->dtype) && vx->dtype != TS_I8)) {
+        fail(b, TS_ERR_DTYPE_MISMATCH, "dot: operands are %s and %s (need the same float dtype, or both i8)", ts_dtype_name(vx->dtype),
+             ts_dtype_name(vy->dtype));
         return TS_NONE;
     }
+    ts_dtype rdt = vx->dtype == TS_I8 ? TS_I32 : TS_F32; /* i8 x i8 accumulates exactly in i32 */
     if (vx->dims[1] != vy->dims[0] || vx->dims[1] == TS_NONE) {
         char s1[160], s2[160];
         shape_str(b, 2, vx->dims, s1, sizeof s1);
@@ -896,7 +898,11 @@ ts_val ts_dot(ts_builder *b, ts_val x, ts_val y, ts_val acc) {
     ts_tile dims[2] = {vx->dims[0], vy->dims[1]};
     if (acc != TS_NONE) {
         const ts__value *va = &b->ir.values[acc];
-        if (va->dtype != TS_F32) { fail(b, TS_ERR_DTYPE_MISMATCH, "dot: accumulator is %s (needs f32)", ts_dtype_name(va->dtype)); return TS_NONE; }
+        if (va->dtype != rdt) {
+            fail(b, TS_ERR_DTYPE_MISMATCH, "dot: accumulator is %s (needs %s for %s operands)", ts_dtype_name(va->dtype), ts_dtype_name(rdt),
+                 ts_dtype_name(vx->dtype));
+            return TS_NONE;
+        }
         if (va->rank != 2 || va->dims[0] != dims[0] || va->dims[1] != dims[1]) {
             char s1[160], s2[160];
             shape_str(b, va->rank, va->dims, s1, sizeof s1);
@@ -910,7 +916,7 @@ ts_val ts_dot(ts_builder *b, ts_val x, ts_val y, ts_val acc) {
     op->in[0] = x;
     op->in[1] = y;
     op->in[2] = acc;
-    return finish_value_op(b, op, TS_F32, 2, dims);
+    return finish_value_op(b, op, rdt, 2, dims);
 }
 
 ts_val ts_transpose(ts_builder *b, ts_val x) {

@@ -60,6 +60,10 @@ typedef enum ts_dtype {
     TS_I64 = 5,
     TS_U8 = 6,
     TS_BOOL = 7,
+    TS_I8 = 8,
+    TS_I16 = 9,
+    TS_F8_E4M3 = 10, /* OCP 8-bit float E4M3 (bias 7, no infinity, max 448; Safetensors F8_E4M3, torch float8_e4m3fn) */
+    TS_F8_E5M2 = 11, /* OCP 8-bit float E5M2 (bias 15, IEEE-like, max 57344; Safetensors F8_E5M2) */
     TS_DTYPE_COUNT
 } ts_dtype;
 
@@ -69,7 +73,9 @@ const char *ts_dtype_name(ts_dtype d);
 size_t ts_dtype_size(ts_dtype d);
 /* Parses "f32", "bf16", ... Returns TS_ERR_INVALID_ARGUMENT for unknown names. */
 ts_status ts_dtype_parse(const char *name, ts_dtype *out);
-/* 1 for f32, f16, bf16, f64. */
+/* 1 for f32, f16, bf16, f64, f8_e4m3, f8_e5m2 (the 16- and 8-bit floats are
+ * storage formats: computed in f32, rounded to nearest even when stored or
+ * cast; f8_e4m3 overflows to NaN as it has no infinity, f8_e5m2 to inf). */
 int ts_dtype_is_float(ts_dtype d);
 
 /* ---------------------------------------------------------------- 3. Builder

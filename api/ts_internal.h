@@ -67,6 +67,9 @@ ts_status ts__read_file(const char *path, size_t max_bytes, char **out, size_t *
 float ts__half_to_float(uint16_t h);
 uint16_t ts__float_to_half(float f);
 float ts__bf16_to_float(uint16_t h);
+/* 8-bit floats: e5m2 = 0 for E4M3 (fn), 1 for E5M2; round to nearest even. */
+float ts__f8_to_float(uint8_t b, int e5m2);
+uint8_t ts__float_to_f8(float f, int e5m2);
 uint16_t ts__float_to_bf16(float f);
 
 /* Element access for any dtype, as double. */

@@ -242,19 +242,56 @@ uint16_t ts__float_to_bf16(float f) {
     return (uint16_t)(x >> 16);
 }
 
+/* ---- 8-bit floats (OCP OFP8: E4M3 "fn", E5M2). Decoding from the fields;
+ * encoding rounds to nearest even on the value's own quantum (exact in
+ * double: every step is a power-of-two scale), then E4M3 (no infinity)
+ * gives NaN past its largest finite 448 and E5M2 infinity past 57344, as
+ * torch and ml_dtypes do. tests/test_builder.c checks both against a
+ * nearest-value search over all 256 codes. */
+
+float ts__f8_to_float(uint8_t b, int e5m2) {
+    const int mb = e5m2 ? 2 : 3, bias = e5m2 ? 15 : 7, emax = e5m2 ? 31 : 15;
+    int s = b >> 7, e = (b >> mb) & emax, m = b & ((1 << mb) - 1);
+    float f;
+    if (e5m2 && e == 31) f = m ? NAN : INFINITY;
+    else if (!e5m2 && e == 15 && m == 7) f = NAN;
+    else if (e == 0) f = ldexpf((float)m, 1 - bias - mb);
+    else f = ldexpf((float)((1 << mb) + m), e - bias - mb);
+    return s ? -f : f;
+}
+
+uint8_t ts__float_to_f8(float f, int e5m2) {
+    const int mb = e5m2 ? 2 : 3, bias = e5m2 ? 15 : 7;
+    const double maxf = e5m2 ? 57344.0 : 448.0;
+    const uint8_t sign = signbit(f) ? 0x80 : 0, ovf = e5m2 ? 0x7c : 0x7f, nan = e5m2 ? 0x7e : 0x7f;
+    if (isnan(f)) return sign | nan;
+    double a = fabs((double)f);
+    if (a == 0) return sign;
+    int ex;
+    (void)frexp(a, &ex); /* a = m 2^ex, m in [0.5, 1): leading bit 2^(ex-1) */
+    int lead = ex - 1 < 1 - bias ? 1 - bias : ex - 1;
+    double q = ldexp(1.0, lead - mb), r = nearbyint(a / q) * q; /* round to nearest even */
+    if (isinf(a) || r > maxf) return sign | ovf;
+    if (r < ldexp(1.0, 1 - bias)) return (uint8_t)(sign | (int)(r / ldexp(1.0, 1 - bias - mb))); /* subnormal */
+    (void)frexp(r, &ex);
+    int e = ex - 1;
+    int m = (int)(r / ldexp(1.0, e - mb)) - (1 << mb);
+    return (uint8_t)(sign | ((e + bias) << mb) | m);
+}
+
 /* ---- dtypes and elements */
 
-static const char *const dtype_names[TS_DTYPE_COUNT] = {"f32", "f16", "bf16", "f64", "i32", "i64", "u8", "bool"};
-static const size_t dtype_sizes[TS_DTYPE_COUNT] = {4, 2, 2, 8, 4, 8, 1, 1};
+static const char *const dtype_names[TS_DTYPE_COUNT] = {"f32", "f16", "bf16", "f64", "i32", "i64", "u8", "bool", "i8", "i16", "f8_e4m3", "f8_e5m2"};
+static const size_t dtype_sizes[TS_DTYPE_COUNT] = {4, 2, 2, 8, 4, 8, 1, 1, 1, 2, 1, 1};
 
 const char *ts_dtype_name(ts_dtype d) { return (unsigned)d < TS_DTYPE_COUNT ? dtype_names[d] : NULL; }
 size_t ts_dtype_size(ts_dtype d) { return (unsigned)d < TS_DTYPE_COUNT ? dtype_sizes[d] : 0; }
-int ts_dtype_is_float(ts_dtype d) { return d == TS_F32 || d == TS_F16 || d == TS_BF16 || d == TS_F64; }
+int ts_dtype_is_float(ts_dtype d) { return d == TS_F32 || d == TS_F16 || d == TS_BF16 || d == TS_F64 || d == TS_F8_E4M3 || d == TS_F8_E5M2; }
 
 ts_status ts_dtype_parse(const char *name, ts_dtype *out) {
     for (int i = 0; i < TS_DTYPE_COUNT; i++)
         if (name && strcmp(name, dtype_names[i]) == 0) { *out = (ts_dtype)i; return TS_OK; }
-    return ts__error(TS_ERR_INVALID_ARGUMENT, "unknown dtype '%s' (expected f32, f16, bf16, f64, i32, i64, u8 or bool)",
+    return ts__error(TS_ERR_INVALID_ARGUMENT, "unknown dtype '%s' (expected f32, f16, bf16, f64, f8_e4m3, f8_e5m2, i64, i32, i16, i8, u8 or bool)",
                      name ? name : "(null)");
 }
 
@@ -268,6 +305,10 @@ double ts__load_elem(ts_dtype d, const void *base, int64_t i) {
     case TS_I64: return (double)((const int64_t *)base)[i];
     case TS_U8: return ((const uint8_t *)base)[i];
     case TS_BOOL: return ((const uint8_t *)base)[i] ? 1.0 : 0.0;
+    case TS_I8: return ((const int8_t *)base)[i];
+    case TS_I16: return ((const int16_t *)base)[i];
+    case TS_F8_E4M3: return ts__f8_to_float(((const uint8_t *)base)[i], 0);
+    case TS_F8_E5M2: return ts__f8_to_float(((const uint8_t *)base)[i], 1);
     default: return 0.0;
     }
 }
@@ -289,6 +330,10 @@ void ts__store_elem(ts_dtype d, void *base, int64_t i, double v) {
     case TS_I64: ((int64_t *)base)[i] = to_int(v); break;
     case TS_U8: ((uint8_t *)base)[i] = (uint8_t)(uint64_t)to_int(v); break;
     case TS_BOOL: ((uint8_t *)base)[i] = v != 0.0; break;
+    case TS_I8: ((int8_t *)base)[i] = (int8_t)(uint8_t)(uint64_t)to_int(v); break;
+    case TS_I16: ((int16_t *)base)[i] = (int16_t)(uint16_t)(uint64_t)to_int(v); break;
+    case TS_F8_E4M3: ((uint8_t *)base)[i] = ts__float_to_f8((float)v, 0); break;
+    case TS_F8_E5M2: ((uint8_t *)base)[i] = ts__float_to_f8((float)v, 1); break;
     default: break;
     }
 }

@@ -118,8 +118,8 @@ ts_status ts__gpu_device_open(void *state, int index, ts_device_caps *caps, ts_f
     caps->global_mem_bytes = (int64_t)total;
     caps->max_buffer_bytes = (int64_t)total;
     caps->dtype_mask = (1u << TS_F32) | (1u << TS_F16) | (1u << TS_BF16) | (1u << TS_F64) | (1u << TS_I32) | (1u << TS_I64) | (1u << TS_U8) |
-                       (1u << TS_BOOL);
-    caps->native_dtype_mask = caps->dtype_mask;
+                       (1u << TS_BOOL) | (1u << TS_I8) | (1u << TS_I16) | (1u << TS_F8_E4M3) | (1u << TS_F8_E5M2);
+    caps->native_dtype_mask = caps->dtype_mask & ~((1u << TS_F8_E4M3) | (1u << TS_F8_E5M2));
     caps->has_atomics_f32 = 1;
     memset(fp, 0, sizeof *fp);
     snprintf(fp->vendor, sizeof fp->vendor, "%s", drv->vendor);

@@ -15,6 +15,7 @@
  *   cg_dot_glsl.c  dot, register-blocked with vec4 views (dialects with dot_vec4: GLSL)
  *   cg_mma.c     dot on tensor cores (warp level; mma.sync, emulated on OpenCL)
  *   cg_random.c  rand and randint (Philox 4x32-10)
+ *   cg_f8.c      f8_e4m3 / f8_e5m2 conversions (emitted when used)
  * The model is described in emit_c.c and docs/design.md ("Lowering"); the
  * syntax of each target lives in dialect.c. */
 #ifndef TS_CODEGEN_CG_H
@@ -152,11 +153,29 @@ static inline const char *reg_type(const cg *g, ts_dtype d) {
     case TS_I64: return g->d->i64;
     case TS_U8:
     case TS_BOOL: return g->d->reg_u8 ? g->d->reg_u8 : "uchar";
+    case TS_I8: return g->d->reg_i8 ? g->d->reg_i8 : "char";
+    case TS_I16: return g->d->reg_i16 ? g->d->reg_i16 : "short";
     default: return "float";
     }
 }
 
-static inline int is_int(ts_dtype d) { return d == TS_I32 || d == TS_I64 || d == TS_U8 || d == TS_BOOL; }
+static inline int is_int(ts_dtype d) { return d == TS_I32 || d == TS_I64 || d == TS_U8 || d == TS_BOOL || d == TS_I8 || d == TS_I16; }
+static inline int is_f8(ts_dtype d) { return d == TS_F8_E4M3 || d == TS_F8_E5M2; }
+
+/* Expression x converted to dtype d's register type, wrapping integers to
+ * d's width as the reference does: a C cast on targets with 8- and 16-bit
+ * registers; on the others (GLSL's int registers) a sign-extending
+ * bitfieldExtract. */
+static inline const char *wrap_cast(const cg *g, ts_dtype d, const char *x) {
+    static _Thread_local char buf[4][1300];
+    static _Thread_local int k;
+    if ((d == TS_I8 || d == TS_I16) && g->d->function_casts) {
+        k = (k + 1) % 4;
+        snprintf(buf[k], sizeof buf[k], "bitfieldExtract(int(%s), 0, %d)", x, d == TS_I8 ? 8 : 16);
+        return buf[k];
+    }
+    return cx(g, reg_type(g, d), x);
+}
 
 static inline const char *mem_type(const cg *g, ts_dtype d) {
     switch (d) {
@@ -166,7 +185,9 @@ static inline const char *mem_type(const cg *g, ts_dtype d) {
     case TS_F64: return "double";
     case TS_I32: return "int";
     case TS_I64: return g->d->i64;
-    default: return g->d->mem_u8 ? g->d->mem_u8 : "uchar";
+    case TS_I8: return g->d->mem_i8 ? g->d->mem_i8 : "char";
+    case TS_I16: return g->d->mem_i16 ? g->d->mem_i16 : "short";
+    default: return g->d->mem_u8 ? g->d->mem_u8 : "uchar"; /* u8, bool, f8_e4m3, f8_e5m2 */
     }
 }
 
@@ -262,5 +283,9 @@ void ts__cg_mma_prelude(const cg *g, ts__sb *sb);
 /* cg_random.c: rand, randint (Philox 4x32-10) */
 void ts__cg_emit_rand(cg *g, const ts__op *op);
 void ts__cg_random_prelude(const cg *g, ts__sb *sb);
+
+/* cg_f8.c: 8-bit float conversions */
+void ts__cg_f8_prelude(const cg *g, ts__sb *sb);
+int ts__cg_uses_f8(const ts__kir *ir);
 
 #endif

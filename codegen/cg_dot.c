@@ -36,13 +36,14 @@ const ts__op *ts__cg_direct_load(const cg *g, ts_val v, int *transposed) {
 /* Expression for element (row, col) of a dot operand read directly from
  * global memory; emits the index bindings it needs as statements first. */
 static void dot_operand_expr(cg *g, ts_val v, const ts__op *ld, int transposed, const char *row, const char *col, char *buf, size_t n) {
+    const int idot = g->ir->values[v].dtype == TS_I8; /* i8 x i8 -> i32: int operands and sums */
     char off[1024], cond[1024], ex[1400], pre[16];
     snprintf(pre, sizeof pre, "dq%d_", (int)v);
     ts__cg_index_exprs(g, ld, pre, off, sizeof off, cond, sizeof cond);
     ts__cg_load_expr(g, ld->param, off, ex, sizeof ex);
     /* the load's value dims are (e0, e1); a transposed operand swaps them */
     line(g, "const int %s0 = %s; const int %s1 = %s;", pre, transposed ? col : row, pre, transposed ? row : col);
-    snprintf(buf, n, "((%s) ? %s : 0.0f)", cond, cx(g, "float", ex));
+    snprintf(buf, n, "((%s) ? %s : %s)", cond, cx(g, idot ? "int" : "float", ex), idot ? "0" : "0.0f");
 }
 
 void ts__cg_emit_dot(cg *g, const ts__op *op) {
@@ -57,6 +58,9 @@ void ts__cg_emit_dot(cg *g, const ts__op *op) {
     }
     ts_val a = op->in[0], b = op->in[1], acc = op->in[2], res = op->result;
     const ts__value *av = &g->ir->values[a];
+    /* i8 operands: exact int multiply-adds into i32 (no vector or fast path) */
+    const int idot = g->ir->values[res].dtype == TS_I32;
+    const char *et = idot ? "int" : "float", *zero = idot ? "0" : "0.0f", *lbuf = idot ? "ts_li" : "ts_lf";
     int64_t BM = g->plan->block[av->dims[0]], BK = g->plan->block[av->dims[1]];
     int64_t BN = g->plan->block[g->ir->values[b].dims[1]];
     const ts__tile *kt = &g->ir->tiles[av->dims[1]];
@@ -66,7 +70,7 @@ void ts__cg_emit_dot(cg *g, const ts__op *op) {
     const ts__op *la = ts__cg_direct_load(g, a, &ta), *lb = ts__cg_direct_load(g, b, &tb);
     /* Staged operands live in ts_lf: A at 0, B at BM*BK. */
     int64_t aoff = 0, boff = BM * BK;
-    if (!la || !lb) ts__cg_need_local(g, TS_F32, BM * BK + BK * BN);
+    if (!la || !lb) ts__cg_need_local(g, idot ? TS_I32 : TS_F32, BM * BK + BK * BN);
     if (!la || !lb) line(g, "%s", g->d->barrier);
     for (int w = 0; w < 2; w++) {
         const ts__op *l = w ? lb : la;
@@ -80,7 +84,7 @@ void ts__cg_emit_dot(cg *g, const ts__op *op) {
         ts__cg_elem_loop_begin(g, &Lv, "j");
         char vj[40];
         snprintf(vj, sizeof vj, "%s[j]", vname(v));
-        line(g, "if (own_) ts_lf[%lld + f_] = (b_%s + e%d < x_%s) ? %s : 0.0f;", (long long)base, kt->name, kaxis, kt->name, cx(g, "float", vj));
+        line(g, "if (own_) %s[%lld + f_] = (b_%s + e%d < x_%s) ? %s : %s;", lbuf, (long long)base, kt->name, kaxis, kt->name, cx(g, et, vj), zero);
         ts__cg_elem_loop_end(g);
     }
     if (!la || !lb) line(g, "%s", g->d->barrier);
@@ -100,7 +104,7 @@ void ts__cg_emit_dot(cg *g, const ts__op *op) {
         snprintf(mn, sizeof mn, "min(%s, x_%s - b_%s)", cx(g, g->d->i64, bk), kt->name, kt->name);
         line(g, "const int kn_ = %s;", cx(g, "int", mn));
     }
-    int vec = g->d->has_vector_types && (L.nn == 4 || L.nn == 8 || L.nn == 16);
+    int vec = !idot && g->d->has_vector_types && (L.nn == 4 || L.nn == 8 || L.nn == 16);
     if (vec) {
         line(g, "float%lld accv_[%lld];", (long long)L.nn, (long long)(L.mm * L.cq));
         line(g, "%s", g->d->unroll);
@@ -160,7 +164,7 @@ void ts__cg_emit_dot(cg *g, const ts__op *op) {
     g->indent++;
     /* B row chunk(s) */
     char ex[4096], rowe[64], cole[96];
-    line(g, "float bq_[%lld];", (long long)(L.cq * L.nn));
+    line(g, "%s bq_[%lld];", et, (long long)(L.cq * L.nn));
     line(g, "%s", g->d->unroll);
     line(g, "for (int q = 0; q < %lld; q++) {", (long long)L.cq);
     g->indent++;
@@ -188,7 +192,7 @@ void ts__cg_emit_dot(cg *g, const ts__op *op) {
     g->indent++;
     snprintf(cole, sizeof cole, "c0_ + jj");
     if (lb) dot_operand_expr(g, b, lb, tb, "k_", cole, ex, sizeof ex);
-    else snprintf(ex, sizeof ex, "ts_lf[%lld + k_ * %lld + c0_ + jj]", (long long)boff, (long long)BN);
+    else snprintf(ex, sizeof ex, "%s[%lld + k_ * %lld + c0_ + jj]", lbuf, (long long)boff, (long long)BN);
     line(g, "bq_[q * %lld + jj] = %s;", (long long)L.nn, ex);
     g->indent--;
     line(g, "}");
@@ -204,9 +208,9 @@ void ts__cg_emit_dot(cg *g, const ts__op *op) {
     g->indent++;
     snprintf(rowe, sizeof rowe, "tr_ + i * %lld", (long long)L.TR);
     if (la) dot_operand_expr(g, a, la, ta, rowe, "k_", ex, sizeof ex);
-    else snprintf(ex, sizeof ex, "ts_lf[%lld + (%s) * %lld + k_]", (long long)aoff, rowe, (long long)BK);
-    if (L.R < L.TR) line(g, "const float a_ = (%s) < %lld ? %s : 0.0f;", rowe, (long long)L.R, ex);
-    else line(g, "const float a_ = %s;", ex);
+    else snprintf(ex, sizeof ex, "%s[%lld + (%s) * %lld + k_]", lbuf, (long long)aoff, rowe, (long long)BK);
+    if (L.R < L.TR) line(g, "const %s a_ = (%s) < %lld ? %s : %s;", et, rowe, (long long)L.R, ex, zero);
+    else line(g, "const %s a_ = %s;", et, ex);
     if (vec) {
         line(g, "%s", g->d->unroll);
         line(g, "for (int q = 0; q < %lld; q++) accv_[i * %lld + q] = mad((float%lld)(a_), vload%lld(q, bq_), accv_[i * %lld + q]);", (long long)L.cq,

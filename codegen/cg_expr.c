@@ -20,6 +20,8 @@ void ts__cg_literal(const cg *g, ts_dtype d, double v, char *buf, size_t n) {
         snprintf(t, sizeof t, "%.9g", (double)(float)v);
         snprintf(buf, n, "%s%sf", t, strpbrk(t, ".e") ? "" : ".0");
     }
+    if (d == TS_I8) v = (double)(int8_t)(uint8_t)(long long)v; /* wrapped as the reference's full() */
+    if (d == TS_I16) v = (double)(int16_t)(uint16_t)(long long)v;
     if (is_int(d) && d != TS_I64) snprintf(buf, n, "%lld", (long long)v);
     else if (d == TS_I64) snprintf(buf, n, "((long)%lld)", (long long)v);
 }
@@ -109,6 +111,8 @@ void ts__cg_cast_expr(const cg *g, ts_dtype from, ts_dtype to, const char *x, ch
     switch (to) {
     case TS_F16: snprintf(buf, n, "ts_round_f16(%s)", cx(g, "float", xp)); break;
     case TS_BF16: snprintf(buf, n, "ts_bf16_to_f32(ts_f32_to_bf16(%s))", cx(g, "float", xp)); break;
+    case TS_F8_E4M3: snprintf(buf, n, "ts_e4m3_to_f32(ts_f32_to_e4m3(%s))", cx(g, "float", xp)); break;
+    case TS_F8_E5M2: snprintf(buf, n, "ts_e5m2_to_f32(ts_f32_to_e5m2(%s))", cx(g, "float", xp)); break;
     case TS_BOOL: snprintf(buf, n, "%s", cx(g, reg_type(g, TS_BOOL), nz)); break;
     default: snprintf(buf, n, "%s", cx(g, reg_type(g, to), xp)); break;
     }
@@ -325,7 +329,7 @@ void ts__cg_emit_elementwise(cg *g, const ts__op *op) {
     {
         char ep[1100];
         snprintf(ep, sizeof ep, "(%s)", e);
-        line(g, "%s[j] = %s;", vname(res), cx(g, reg_type(g, rv->dtype), ep));
+        line(g, "%s[j] = %s;", vname(res), wrap_cast(g, rv->dtype, ep));
     }
     ts__cg_elem_loop_end(g);
 }

@@ -23,6 +23,8 @@ void ts__cg_load_expr(const cg *g, int p, const char *off, char *buf, size_t n) 
         else snprintf(buf, n, "ts_f16_to_f32(p_%s[%s])", pa->name, off);
         break;
     case TS_BF16: snprintf(buf, n, "ts_bf16_to_f32(p_%s[%s])", pa->name, off); break;
+    case TS_F8_E4M3: snprintf(buf, n, "ts_e4m3_to_f32(p_%s[%s])", pa->name, off); break;
+    case TS_F8_E5M2: snprintf(buf, n, "ts_e5m2_to_f32(p_%s[%s])", pa->name, off); break;
     case TS_BOOL: {
         char t[1200];
         snprintf(t, sizeof t, "(p_%s[%s] != 0)", pa->name, off);
@@ -45,6 +47,8 @@ static void store_stmt(cg *g, int p, const char *off, const char *v) {
         else line(g, "p_%s[%s] = ts_f32_to_f16(%s);", pa->name, off, cx(g, "float", vp));
         break;
     case TS_BF16: line(g, "p_%s[%s] = ts_f32_to_bf16(%s);", pa->name, off, cx(g, "float", vp)); break;
+    case TS_F8_E4M3: line(g, "p_%s[%s] = ts_f32_to_e4m3(%s);", pa->name, off, cx(g, "float", vp)); break;
+    case TS_F8_E5M2: line(g, "p_%s[%s] = ts_f32_to_e5m2(%s);", pa->name, off, cx(g, "float", vp)); break;
     case TS_BOOL: line(g, "p_%s[%s] = %s;", pa->name, off, cx(g, mem_type(g, TS_BOOL), nz)); break;
     default: line(g, "p_%s[%s] = %s;", pa->name, off, cx(g, mem_type(g, pa->dtype), vp)); break;
     }

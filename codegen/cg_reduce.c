@@ -29,11 +29,19 @@ static const char *reduce_identity(const cg *g, int sub, ts_dtype dt) {
     int is_f = !is_int(dt);
     switch (sub) {
     case TS_RED_MAX:
-    case TS_RED_ARGMAX: return is_f ? inf_s(g, 1) : (dt == TS_I64 ? "(long)0x8000000000000000UL" : "(-2147483647 - 1)");
-    case TS_RED_MIN: return is_f ? inf_s(g, 0) : (dt == TS_I64 ? "(long)0x7fffffffffffffffL" : "2147483647");
+    case TS_RED_ARGMAX:
+        if (is_f) return inf_s(g, 1);
+        return dt == TS_I64 ? "(long)0x8000000000000000UL" : dt == TS_I8 ? "(-128)" : dt == TS_I16 ? "(-32768)" : dt == TS_U8 ? "0" : "(-2147483647 - 1)";
+    case TS_RED_MIN:
+        if (is_f) return inf_s(g, 0);
+        return dt == TS_I64 ? "(long)0x7fffffffffffffffL" : dt == TS_I8 ? "127" : dt == TS_I16 ? "32767" : dt == TS_U8 ? "255" : "2147483647";
     default: return "0";
     }
 }
+
+/* The accumulator as the result's value: i8/i16 sums wrap to their width
+ * (GLSL accumulates them in int registers). */
+static const char *acc_out(const cg *g, ts_dtype dt) { return dt == TS_I8 || dt == TS_I16 ? wrap_cast(g, dt, "acc_") : "acc_"; }
 
 static void fold_stmt(cg *g, int sub, ts_dtype dt, const char *acc, const char *x) {
     int is_f = !is_int(dt);
@@ -63,7 +71,7 @@ static const char *mean_count(const cg *g, const char *rtype, int64_t n, const c
  * 1: none applies. */
 static int reduce_lanes(const cg *g, const ts__op *op, const layout *L) {
     ts_dtype dt = g->ir->values[op->in[0]].dtype;
-    if (L->TC < 2 || dt == TS_U8 || dt == TS_BOOL) return 1;
+    if (L->TC < 2 || dt == TS_U8 || dt == TS_BOOL || dt == TS_I8 || dt == TS_I16) return 1;
     if (g->d->shfl_xor && g->d->shfl_width >= 2) return (int)(L->TC < g->d->shfl_width ? L->TC : g->d->shfl_width);
     /* GLSL: sums only. subgroupMax on lavapipe (Mesa 22.3) gave wrong row
      * maxima inside softmax_online's loop (threads=16, BLOCK_M=64, N=2000:
@@ -222,7 +230,7 @@ static void emit_reduce_fast(cg *g, const ts__op *op) {
         if (op->sub == TS_RED_MEAN) {
             if (rtn) line(g, "%s[i] = acc_ / %s;", vname(res), mean_count(g, rtype, L->C, rtn));
             else line(g, "%s[i] = acc_ / %s;", vname(res), mean_count(g, rtype, L->C, NULL));
-        } else line(g, "%s[i] = %s;", vname(res), argmax ? "arg_" : "acc_");
+        } else line(g, "%s[i] = %s;", vname(res), argmax ? "arg_" : acc_out(g, dt));
         g->indent--;
         line(g, "}");
         g->indent--;
@@ -274,7 +282,7 @@ static void emit_reduce_fast(cg *g, const ts__op *op) {
         if (rtn) line(g, "%s[j] = acc_ / %s;", vname(res), mean_count(g, rtype, L->C, rtn));
         else line(g, "%s[j] = acc_ / %s;", vname(res), mean_count(g, rtype, L->C, NULL));
     } else if (argmax) line(g, "%s[j] = arg_;", vname(res));
-    else line(g, "%s[j] = acc_;", vname(res));
+    else line(g, "%s[j] = %s;", vname(res), acc_out(g, dt));
     g->indent--;
     line(g, "}");
     ts__cg_elem_loop_end(g);
@@ -293,14 +301,8 @@ void ts__cg_emit_reduce(cg *g, const ts__op *op) {
     ts__value_shape(g->ir, g->plan, x, shape);
     int64_t n = shape[op->axis], inner = 1;
     for (int d = op->axis + 1; d < xv->rank; d++) inner *= shape[d];
-    const char *identity;
+    const char *identity = reduce_identity(g, op->sub, dt);
     int is_f = !is_int(dt);
-    switch (op->sub) {
-    case TS_RED_MAX:
-    case TS_RED_ARGMAX: identity = is_f ? inf_s(g, 1) : (dt == TS_I64 ? "(long)0x8000000000000000UL" : "(-2147483647 - 1)"); break;
-    case TS_RED_MIN: identity = is_f ? inf_s(g, 0) : (dt == TS_I64 ? "(long)0x7fffffffffffffffL" : "2147483647"); break;
-    default: identity = "0"; break;
-    }
     ts__cg_materialize(g, x, op->axis, identity);
     ts__cg_declare(g, res);
     layout L;
@@ -346,7 +348,7 @@ void ts__cg_emit_reduce(cg *g, const ts__op *op) {
         snprintf(ai, sizeof ai, "(b_%s + arg_)", rt != TS_NONE ? g->ir->tiles[rt].name : "");
         if (rt != TS_NONE) line(g, "%s[j] = %s;", vname(res), cx(g, "int", ai));
         else line(g, "%s[j] = arg_;", vname(res));
-    } else line(g, "%s[j] = acc_;", vname(res));
+    } else line(g, "%s[j] = %s;", vname(res), acc_out(g, dt));
     ts__cg_elem_loop_end(g);
 }
 
@@ -391,7 +393,7 @@ void ts__cg_emit_scan(cg *g, const ts__op *op) {
     char rv[200];
     snprintf(rv, sizeof rv, "%s", local_cast(g, dt, rd, 0));
     ts__cg_binary_expr(g, bop[op->sub & 3], dt, "acc_", rv, opx, sizeof opx);
-    line(g, "acc_ = %s;", opx);
+    line(g, "acc_ = %s;", dt == TS_I8 || dt == TS_I16 ? wrap_cast(g, dt, opx) : opx);
     line(g, "%s = %s;", rd, local_cast(g, dt, "acc_", 1));
     close_block(g); /* s_ */
     close_block(g); /* ln_ */

@@ -136,6 +136,7 @@ static const ts__dialect cuda = {
     .native_half_loads = 0,
     .restrict_ = "__restrict__",
     .atomic_add_i32 = "atomicAdd",
+    .mem_i8 = "signed char", .reg_i8 = "signed char", /* char's signedness is the platform's */
     .max_private = TS__GPU_MAX_PRIVATE,
     .registers_only = 1,
     .vec_mem = TS__VMEM_PTR,
@@ -161,6 +162,7 @@ static const ts__dialect hip = {
     .native_half_loads = 0,
     .restrict_ = "__restrict__",
     .atomic_add_i32 = "atomicAdd",
+    .mem_i8 = "signed char", .reg_i8 = "signed char", /* char's signedness is the platform's */
     .max_private = TS__GPU_MAX_PRIVATE,
     .registers_only = 1,
     .vec_mem = TS__VMEM_PTR,
@@ -344,6 +346,8 @@ static const ts__dialect glsl = {
     .reg_u8 = "uint",
     .mem_u8 = "uint8_t",
     .mem_u16 = "uint16_t",
+    .mem_i8 = "int8_t", .mem_i16 = "int16_t",
+    .reg_i8 = "int", .reg_i16 = "int", /* wrapped by wrap_cast's bitfieldExtract */
     .nan_lit = "uintBitsToFloat(0x7fc00000u)",
     .inf_lit = "uintBitsToFloat(0x7f800000u)",
     .addr_of = "",

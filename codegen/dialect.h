@@ -33,6 +33,9 @@ typedef struct ts__dialect {
     const char *flag_type;     /* type of the emitter's condition variables (ok_, own_): "bool"; default "int" */
     const char *reg_u8;        /* register type of u8/bool values: "uint"; default "uchar" */
     const char *mem_u8, *mem_u16; /* element types of 8/16-bit tensors: "uint8_t", "uint16_t"; default "uchar", "ushort" */
+    const char *mem_i8, *mem_i16; /* ... of i8/i16 tensors: "int8_t", "signed char"; default "char", "short" */
+    const char *reg_i8, *reg_i16; /* register types of i8/i16 values when not 8/16-bit C types ("int": then wrap_cast
+                                   * sign-extends with bitfieldExtract); default "char", "short" */
     const char *nan_lit, *inf_lit; /* f32 NaN and +infinity; default "(0.0f/0.0f)", "(1.0f/0.0f)" */
     const char *addr_of;       /* how atomics name their target element: "" (an lvalue); default "&" (a pointer) */
     int no_void_casts;         /* no "(void)x;" statements */

@@ -316,7 +316,7 @@ ts_status ts__codegen_c(const ts_kernel *k, const ts__plan *plan, ts_dialect dia
             char e[160];
             char an[96];
             snprintf(an, sizeof an, "a_%s", pa->name);
-            if (pa->dtype == TS_F16 || pa->dtype == TS_BF16) ts__cg_cast_expr(&g, TS_F32, pa->dtype, an, e, sizeof e);
+            if (pa->dtype == TS_F16 || pa->dtype == TS_BF16 || is_f8(pa->dtype)) ts__cg_cast_expr(&g, TS_F32, pa->dtype, an, e, sizeof e);
             else snprintf(e, sizeof e, "%s", cx(&g, reg_type(&g, pa->dtype), an));
             line(&g, "%s[0] = %s;", vname(op->result), e);
             break;
@@ -439,6 +439,7 @@ ts_status ts__codegen_c(const ts_kernel *k, const ts__plan *plan, ts_dialect dia
     if (d->extensions) ts__sb_puts(&g.sb, d->extensions);
     if (g.mma) ts__cg_mma_prelude(&g, &g.sb);
     if (g.rand) ts__cg_random_prelude(&g, &g.sb);
+    if (ts__cg_uses_f8(ir)) ts__cg_f8_prelude(&g, &g.sb);
     ts__sb_printf(&g.sb, "\n/* kernel '%s', %d threads per program */\n", ir->name, g.T);
     emit_params(&g, entry);
     /* cp.async and ldmatrix address 16-byte chunks of ts_lf */

@@ -36,6 +36,8 @@ static void dtype_format(ts_dtype d, int *mant, int *emin) {
     case TS_F16: *mant = 10, *emin = -14; break;
     case TS_BF16: *mant = 7, *emin = -126; break;
     case TS_F64: *mant = 52, *emin = -1022; break;
+    case TS_F8_E4M3: *mant = 3, *emin = -6; break;
+    case TS_F8_E5M2: *mant = 2, *emin = -14; break;
     default: *mant = 23, *emin = -126; break;
     }
 }
@@ -56,7 +58,7 @@ static double eps_of(ts_dtype d) {
     return ldexp(1.0, -mant);
 }
 
-static int is_half(ts_dtype d) { return d == TS_F16 || d == TS_BF16; }
+static int is_half(ts_dtype d) { return d == TS_F16 || d == TS_BF16 || d == TS_F8_E4M3 || d == TS_F8_E5M2; }
 
 /* docs/tolerances.md */
 static void rel_tolerance(ts_dtype d, double *atol, double *rtol) {
@@ -64,6 +66,8 @@ static void rel_tolerance(ts_dtype d, double *atol, double *rtol) {
     case TS_F16: *atol = 1e-3, *rtol = 2e-3; break;
     case TS_BF16: *atol = 8e-3, *rtol = 1.6e-2; break;
     case TS_F64: *atol = 1e-12, *rtol = 1e-12; break;
+    case TS_F8_E4M3: *atol = 0.125, *rtol = 0.25; break; /* about two units of the last place, as f16's and bf16's */
+    case TS_F8_E5M2: *atol = 0.25, *rtol = 0.5; break;
     default: *atol = 1e-5, *rtol = 1e-5; break;
     }
 }

@@ -210,13 +210,14 @@ static ts_status build_dot(const ts_conformance_kernel *kd, ts_dtype dt, ts_kern
     ts_size M = ts_size_sym(b, "M"), N = ts_size_sym(b, "N"), K = ts_size_sym(b, "K");
     ts_param A = ts_param_tensor(b, "A", dt, 2, (ts_size[]){M, K});
     ts_param B = in->op == 1 ? ts_param_tensor(b, "B", dt, 2, (ts_size[]){N, K}) : ts_param_tensor(b, "B", dt, 2, (ts_size[]){K, N});
-    ts_param C = ts_param_tensor(b, "C", TS_F32, 2, (ts_size[]){M, N});
+    ts_dtype cdt = dt == TS_I8 ? TS_I32 : TS_F32; /* i8 x i8 accumulates exactly in i32 */
+    ts_param C = ts_param_tensor(b, "C", cdt, 2, (ts_size[]){M, N});
     ts_tunable(b, "BLOCK_M", 16, 128, 32);
     ts_tunable(b, "BLOCK_N", 16, 128, 32);
     if (in->op != 2) ts_tunable(b, "BLOCK_K", 8, 64, 16);
     ts_tile tm = ts_grid_tile(b, "tm", M, "BLOCK_M");
     ts_tile tn = ts_grid_tile(b, "tn", N, "BLOCK_N");
-    ts_val acc0 = ts_zeros(b, TS_F32, 2, (ts_tile[]){tm, tn}), acc, res;
+    ts_val acc0 = ts_zeros(b, cdt, 2, (ts_tile[]){tm, tn}), acc, res;
     ts_tile tk = ts_loop_begin(b, "tk", K, in->op == 2 ? NULL : "BLOCK_K", 1, &acc0, &acc);
     ts_val av = ts_load(b, A, (ts_index[]){TS_AT(tm), TS_AT(tk)}, 0.0);
     ts_val bv = in->op == 1 ? ts_transpose(b, ts_load(b, B, (ts_index[]){TS_AT(tn), TS_AT(tk)}, 0.0))
@@ -528,6 +529,19 @@ static const struct {
     {"i64_to_i32", TS_I64, TS_I32, 0, 0, -(INT64_C(1) << 40), INT64_C(1) << 40, 0, 0, 0},
     {"u8_to_f32", TS_U8, TS_F32, 0, 0, 0, 256, 0, 0, 0},
     {"bool_to_f32", TS_BOOL, TS_F32, 0, 0, 0, 2, 0, 0, 0},
+    /* 8- and 16-bit dtypes: round to nearest even at ties, overflow (NaN for e4m3, inf for e5m2), wrap */
+    {"f32_to_f8_e4m3", TS_F32, TS_F8_E4M3, -500, 500, 0, 0, 1, 0, 0},
+    {"f32_to_f8_e5m2", TS_F32, TS_F8_E5M2, -70000, 70000, 0, 0, 1, 0, 0},
+    {"f32_to_f8_e4m3_small", TS_F32, TS_F8_E4M3, -0.03, 0.03, 0, 0, 1, 1, 0}, /* subnormals */
+    {"f8_e4m3_to_f32", TS_F8_E4M3, TS_F32, -448, 448, 0, 0, 0, 0, 0},
+    {"f8_e5m2_to_f32", TS_F8_E5M2, TS_F32, -57344, 57344, 0, 0, 0, 0, 0},
+    {"f8_e4m3_to_bf16", TS_F8_E4M3, TS_BF16, -448, 448, 0, 0, 0, 0, 0},
+    {"f16_to_f8_e5m2", TS_F16, TS_F8_E5M2, -100, 100, 0, 0, 1, 0, 0},
+    {"i32_to_i8", TS_I32, TS_I8, 0, 0, -1000, 1000, 0, 0, 0},
+    {"i32_to_i16", TS_I32, TS_I16, 0, 0, -100000, 100000, 0, 0, 0},
+    {"i8_to_f32", TS_I8, TS_F32, 0, 0, -128, 128, 0, 0, 0},
+    {"i16_to_i32", TS_I16, TS_I32, 0, 0, -32768, 32768, 0, 0, 0},
+    {"f32_to_i8", TS_F32, TS_I8, -127, 127, 0, 0, 0, 0, 0},
 };
 
 static void fill_table(void) {
@@ -564,7 +578,7 @@ static void fill_table(void) {
         k->int_lo = -50, k->int_hi = 50;
         if (kind == 0) {
             int quick = op == TS_ADD || op == TS_DIV || op == TS_MAX ? 2 : 1;
-            DTYPES(k, quick, TS_F32, TS_I32, TS_F16, TS_BF16, TS_F64, TS_I64);
+            DTYPES(k, quick, TS_F32, TS_I32, TS_F16, TS_BF16, TS_F64, TS_I64, TS_I8, TS_I16);
             if (op == TS_DIV) k->allow_zero = 1; /* integer division by zero gives 0 */
             if (op == TS_MAX || op == TS_MIN) k->quantum = 0.25;
         } else if (kind == 1) {
@@ -614,7 +628,8 @@ static void fill_table(void) {
     for (int i = 0; i < 3; i++) {
         k = add("dot", dots[i], build_dot);
         infos[ntable - 1].op = i;
-        DTYPES(k, i == 0 ? 3 : 1, TS_F32, TS_F16, TS_BF16);
+        if (i == 0) DTYPES(k, 3, TS_F32, TS_F16, TS_BF16, TS_I8, TS_F8_E4M3, TS_F8_E5M2);
+        else DTYPES(k, 1, TS_F32, TS_F16, TS_BF16, TS_I8);
         SHAPES(k, shapes_dot, NULL);
         if (i == 2) { /* the whole K extent is one tile: at most 16384 */
             for (int s = 0; s < k->nshapes; s++)
@@ -692,6 +707,13 @@ static void fill_table(void) {
     DTYPES(k, 2, TS_F32, TS_U8, TS_F16, TS_BF16, TS_F64, TS_I32, TS_I64, TS_BOOL);
     SHAPES(k, shapes_2d, NULL);
     k->int_lo = 0, k->int_hi = 2; /* valid for bool too */
+    k->allow_zero = 1;
+    k->tol = tol_exact();
+    k = add("layout", "copy_narrow", build_copy); /* the 8- and 16-bit dtypes, bit for bit */
+    DTYPES(k, 4, TS_I8, TS_I16, TS_F8_E4M3, TS_F8_E5M2);
+    SHAPES(k, shapes_2d, NULL);
+    k->int_lo = -128, k->int_hi = 128;
+    k->lo = -400, k->hi = 400;
     k->allow_zero = 1;
     k->tol = tol_exact();
 

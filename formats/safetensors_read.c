@@ -69,6 +69,7 @@ static const struct {
 } dtype_map[] = {
     {TS_ST_F32, TS_F32}, {TS_ST_F16, TS_F16}, {TS_ST_BF16, TS_BF16}, {TS_ST_F64, TS_F64},
     {TS_ST_I32, TS_I32}, {TS_ST_I64, TS_I64}, {TS_ST_U8, TS_U8},     {TS_ST_BOOL, TS_BOOL},
+    {TS_ST_I8, TS_I8},   {TS_ST_I16, TS_I16}, {TS_ST_F8_E4M3, TS_F8_E4M3}, {TS_ST_F8_E5M2, TS_F8_E5M2},
 };
 
 ts_status ts_st_dtype_to_ts(ts_st_dtype d, ts_dtype *out) {

@@ -152,7 +152,8 @@ Test(examples, the_set_is_complete) {
                                         "cross_entropy", "embedding", "transpose",
                                         /* after Helion's examples, in the tile language only */
                                         "rope", "concatenate", "jagged_sum", "segment_sum", "gather_gemv", "attention_causal",
-                                        "matmul_split_k", "grouped_matmul", "layer_norm_bwd", "dropout"};
+                                        "matmul_split_k", "grouped_matmul", "layer_norm_bwd", "dropout",
+                                        "int8_gemm", "fp8_gemm"};
     cr_expect_geq(ts_example_count(), (int)(sizeof names / sizeof names[0]));
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
         const ts_example *ex = ts_example_find(names[i]);
@@ -1154,6 +1155,152 @@ Test(scans, cumsum_cumprod_cummax_cummin_rows) {
             for (int i = 0; i < 5; i++) free(got[i]);
             free(x);
         }
+    ts_kernel_destroy(k);
+    ts_context_destroy(ctx);
+}
+
+/* ---------------------------------------------------------------- 8- and 16-bit dtypes */
+
+/* The value of 8-bit float code c from the OCP OFP8 definition (written
+ * here independently of api/util.c); NaN for NaN codes. */
+static double ofp8_value(unsigned c, int e5m2) {
+    const int mb = e5m2 ? 2 : 3, bias = e5m2 ? 15 : 7;
+    int s = c >> 7, e = (int)(c >> mb) & (e5m2 ? 31 : 15), m = (int)c & ((1 << mb) - 1);
+    double v;
+    if (e5m2 && e == 31) v = m ? NAN : INFINITY;
+    else if (!e5m2 && e == 15 && m == 7) v = NAN;
+    else if (e == 0) v = m * pow(2.0, 1 - bias - mb);
+    else v = (1.0 + m / (double)(1 << mb)) * pow(2.0, e - bias);
+    return s ? -v : v;
+}
+
+/* The code round-to-nearest-even gives for x, by searching all codes: ties
+ * go to the even code; past the largest finite value the next step (480 for
+ * E4M3, whose code would be odd; 65536 for E5M2, even) stands for overflow:
+ * NaN for E4M3, infinity for E5M2. */
+static unsigned ofp8_nearest(float x, int e5m2) {
+    if (isnan(x)) return e5m2 ? 0x7e : 0x7f;
+    unsigned sign = signbit(x) ? 0x80 : 0;
+    double a = fabs((double)x), best_d = INFINITY;
+    unsigned best = 0;
+    for (unsigned c = 0; c < 0x80; c++) {
+        double v = ofp8_value(c, e5m2);
+        if (isnan(v) || isinf(v)) continue;
+        double d = fabs(a - v);
+        if (d < best_d || (d == best_d && !(c & 1))) best_d = d, best = c;
+    }
+    double over = e5m2 ? 65536.0 : 480.0, d = isinf(a) ? INFINITY : fabs(a - over);
+    if (isinf(a) || d < best_d || (d == best_d && e5m2)) return sign | (e5m2 ? 0x7c : 0x7f);
+    return sign | best;
+}
+
+Test(dtypes, f8_decode_and_round_to_nearest_even_match_a_search_over_all_codes) {
+    ts_context *ctx = ref_ctx();
+    for (int e5 = 0; e5 < 2; e5++) {
+        ts_dtype f8 = e5 ? TS_F8_E5M2 : TS_F8_E4M3;
+        /* inputs: every code's value, the midpoints between neighbours and a hair either side, the edges, randoms */
+        float xs[4096];
+        int n = 0;
+        for (unsigned c = 0; c < 0x80; c++) {
+            double v = ofp8_value(c, e5), w = ofp8_value(c + 1, e5);
+            if (isnan(v) || isinf(v)) continue;
+            xs[n++] = (float)v, xs[n++] = (float)-v;
+            if (c + 1 < 0x80 && isfinite(w)) {
+                double mid = (v + w) / 2;
+                xs[n++] = (float)mid, xs[n++] = (float)-mid;
+                xs[n++] = nextafterf((float)mid, 0), xs[n++] = nextafterf((float)mid, INFINITY);
+            }
+        }
+        float edges[] = {INFINITY, -INFINITY, NAN, 464.0f, nextafterf(464.0f, 1e9f), 500.0f, 61440.0f, nextafterf(61440.0f, 0), 1e9f, -0.0f, 1e-30f,
+                         -1e-30f, 0.0009765625f /* 2^-10: half the smallest E4M3 subnormal */, 0.0029296875f /* 1.5 units */};
+        for (size_t i = 0; i < sizeof edges / sizeof edges[0]; i++) xs[n++] = edges[i];
+        for (; n < 4096; n++) xs[n] = (rndf() * 2 - 1) * (e5 ? 70000.0f : 500.0f) * (n % 3 ? 1.0f : 0.01f);
+        int64_t N = n;
+        ts_builder *b = begin("f8");
+        ts_size sN = ts_size_sym(b, "N");
+        ts_param px = ts_param_tensor(b, "x", TS_F32, 1, &sN), py = ts_param_tensor(b, "y", f8, 1, &sN);
+        ts_param pz = ts_param_tensor(b, "z", TS_F32, 1, &sN), pb = ts_param_tensor(b, "back", TS_F32, 1, &sN);
+        ts_param pc = ts_param_tensor(b, "codes", f8, 1, &sN);
+        ts_tunable(b, "BLOCK", 16, 64, 16);
+        ts_tile t = ts_grid_tile(b, "t", sN, "BLOCK");
+        ts_val v = ts_load(b, px, &TS_AT(t), 0.0);
+        ts_store(b, py, &TS_AT(t), v);                                    /* the store rounds */
+        ts_store(b, pz, &TS_AT(t), ts_cast(b, ts_cast(b, v, f8), TS_F32)); /* so does a cast */
+        ts_store(b, pb, &TS_AT(t), ts_load(b, pc, &TS_AT(t), 0.0));      /* decoding */
+        ts_kernel *k = finish(b);
+        uint8_t codes[4096], got[4096];
+        for (int i = 0; i < n; i++) codes[i] = (uint8_t)i;
+        float z[4096], back[4096];
+        ts_tensor *tx = tensor(ctx, TS_F32, 1, &N, xs), *ty = tensor(ctx, f8, 1, &N, NULL), *tz = tensor(ctx, TS_F32, 1, &N, NULL),
+                  *tb = tensor(ctx, TS_F32, 1, &N, NULL), *tc = tensor(ctx, f8, 1, &N, codes);
+        launch(ctx, k, "BLOCK=64", (ts_arg[]){TS_ARG_TENSOR(tx), TS_ARG_TENSOR(ty), TS_ARG_TENSOR(tz), TS_ARG_TENSOR(tb), TS_ARG_TENSOR(tc)}, 5);
+        read_back(ty, got);
+        read_back(tz, z);
+        read_back(tb, back);
+        int bad = 0;
+        for (int i = 0; i < n; i++) {
+            unsigned want = ofp8_nearest(xs[i], e5);
+            double wv = ofp8_value(want, e5);
+            int ok = got[i] == want || (isnan(wv) && isnan(ofp8_value(got[i], e5)));
+            int zok = isnan(wv) ? isnan(z[i]) : z[i] == (float)wv;
+            if ((!ok || !zok) && bad++ < 5)
+                cr_expect(0, "%s: x = %.9g stored as 0x%02x (cast back %.9g), want 0x%02x (%.9g)", ts_dtype_name(f8), xs[i], got[i], z[i], want, wv);
+        }
+        cr_expect_eq(bad, 0, "%s: %d of %d roundings differ from the search", ts_dtype_name(f8), bad, n);
+        for (int c = 0; c < 256; c++) {
+            double w = ofp8_value((unsigned)c, e5);
+            cr_expect(isnan(w) ? isnan(back[c]) : back[c] == (float)w, "%s code 0x%02x decodes to %.9g, want %.9g", ts_dtype_name(f8), c, back[c], w);
+        }
+        ts_tensor_destroy(tx), ts_tensor_destroy(ty), ts_tensor_destroy(tz), ts_tensor_destroy(tb), ts_tensor_destroy(tc);
+        ts_kernel_destroy(k);
+    }
+    ts_context_destroy(ctx);
+}
+
+/* i8 and i16 wrap as two's complement at every op (sums, products, casts);
+ * an i8 dot accumulates exactly into i32 (checked with plain C sums). */
+Test(dtypes, i8_i16_wrap_and_i8_dot_is_exact_in_i32) {
+    static const char *const text =
+        "kernel narrow(a: i8[M, K], b: i8[K, N], c: i32[M, N], w: i8[M, K], h: i16[M, K]) {\n"
+        " tunable BM = 16 in 1..64\n tunable BN = 16 in 1..64\n tunable BK = 16 in 1..64\n"
+        " grid tm in tile(M, BM), tn in tile(N, BN)\n"
+        " acc = for tk in tile(K, BK) carry (s = zeros(i32, [tm, tn])) {\n  yield dot(load(a[tm, tk]), load(b[tk, tn]), s)\n }\n"
+        " store(c[tm, tn], acc)\n"
+        " kw = for tq in tile(K, BK) carry (z = zeros(i32, [])) {\n"
+        "  x = load(a[tm, tq])\n  store(w[tm, tq], x * x + x)\n  store(h[tm, tq], cast(x, i16) * cast(x, i16) * cast(x, i16))\n"
+        "  yield z\n }\n}\n";
+    ts_kernel *k;
+    cr_assert_eq(ts_kernel_parse(text, "narrow.tile", &k), TS_OK, "%s", ts_last_error());
+    ts_context *ctx = ref_ctx();
+    const int64_t M = 37, N = 29, K = 301;
+    int8_t *a = malloc(M * K), *bm = malloc(K * N), *w = malloc(M * K);
+    int16_t *h = malloc(M * K * 2);
+    int32_t *c = malloc(M * N * 4);
+    for (int64_t i = 0; i < M * K; i++) a[i] = (int8_t)(rnd() % 256 - 128);
+    for (int64_t i = 0; i < K * N; i++) bm[i] = (int8_t)(rnd() % 256 - 128);
+    ts_tensor *ta = tensor(ctx, TS_I8, 2, (int64_t[]){M, K}, a), *tb = tensor(ctx, TS_I8, 2, (int64_t[]){K, N}, bm),
+              *tc = tensor(ctx, TS_I32, 2, (int64_t[]){M, N}, NULL), *tw = tensor(ctx, TS_I8, 2, (int64_t[]){M, K}, NULL),
+              *th = tensor(ctx, TS_I16, 2, (int64_t[]){M, K}, NULL);
+    launch(ctx, k, "BM=16,BN=8,BK=32", (ts_arg[]){TS_ARG_TENSOR(ta), TS_ARG_TENSOR(tb), TS_ARG_TENSOR(tc), TS_ARG_TENSOR(tw), TS_ARG_TENSOR(th)}, 5);
+    read_back(tc, c);
+    read_back(tw, w);
+    read_back(th, h);
+    int bad = 0;
+    for (int64_t i = 0; i < M; i++)
+        for (int64_t j = 0; j < N; j++) {
+            int32_t s = 0;
+            for (int64_t p = 0; p < K; p++) s += (int32_t)a[i * K + p] * bm[p * N + j];
+            bad += c[i * N + j] != s;
+        }
+    cr_expect_eq(bad, 0, "%d i8 dot results differ from plain C", bad);
+    bad = 0;
+    for (int64_t i = 0; i < M * K; i++) {
+        int x = a[i];
+        bad += w[i] != (int8_t)(uint8_t)(unsigned)(x * x + x) || h[i] != (int16_t)(uint16_t)(unsigned)(x * x * x);
+    }
+    cr_expect_eq(bad, 0, "%d wrapped i8/i16 results differ from plain C", bad);
+    free(a), free(bm), free(w), free(h), free(c);
+    ts_tensor_destroy(ta), ts_tensor_destroy(tb), ts_tensor_destroy(tc), ts_tensor_destroy(tw), ts_tensor_destroy(th);
     ts_kernel_destroy(k);
     ts_context_destroy(ctx);
 }

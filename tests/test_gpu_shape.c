@@ -231,12 +231,14 @@ SHAPE_TESTS(matmul_split_k)
 SHAPE_TESTS(grouped_matmul)
 SHAPE_TESTS(layer_norm_bwd)
 SHAPE_TESTS(dropout)
+SHAPE_TESTS(int8_gemm)
+SHAPE_TESTS(fp8_gemm)
 
 /* Every example kernel has a test above. */
 Test(cuda_shape, every_example_is_covered) {
     const char *covered = " add exp gelu silu swiglu sum long_sum softmax softmax_online layer_norm rms_norm matmul matmul_bias_gelu bmm attention "
                           "cross_entropy embedding transpose "
-                          "rope concatenate jagged_sum segment_sum gather_gemv attention_causal matmul_split_k grouped_matmul layer_norm_bwd dropout ";
+                          "rope concatenate jagged_sum segment_sum gather_gemv attention_causal matmul_split_k grouped_matmul layer_norm_bwd dropout int8_gemm fp8_gemm ";
     for (int i = 0; i < ts_example_count(); i++) {
         char key[96];
         snprintf(key, sizeof key, " %s ", ts_example_get(i)->name);

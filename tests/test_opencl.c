@@ -85,6 +85,8 @@ EXAMPLE_TEST(matmul_split_k)
 EXAMPLE_TEST(grouped_matmul)
 EXAMPLE_TEST(layer_norm_bwd)
 EXAMPLE_TEST(dropout)
+EXAMPLE_TEST(int8_gemm)
+EXAMPLE_TEST(fp8_gemm)
 
 /* The CPU-style and GPU-style lowerings of dot both give right results. */
 Test(opencl, matmul_staged_and_direct, .timeout = 600) {

@@ -92,6 +92,8 @@ EXAMPLE_TEST(matmul_split_k)
 EXAMPLE_TEST(grouped_matmul)
 EXAMPLE_TEST(layer_norm_bwd)
 EXAMPLE_TEST(dropout)
+EXAMPLE_TEST(int8_gemm)
+EXAMPLE_TEST(fp8_gemm)
 
 /* Both lowerings of dot (operands from global memory, or staged through
  * shared memory) give right results. */

@@ -131,9 +131,10 @@ static ts_status cl_device_open(void *state, int index, ts_device_caps *caps, ts
     caps->global_mem_bytes = (int64_t)global;
     caps->max_buffer_bytes = (int64_t)maxalloc;
     /* f16/bf16 are stored as 16-bit words (vload_half) and computed in f32 */
-    caps->dtype_mask = (1u << TS_F32) | (1u << TS_F16) | (1u << TS_BF16) | (1u << TS_I32) | (1u << TS_I64) | (1u << TS_U8) | (1u << TS_BOOL);
+    caps->dtype_mask = (1u << TS_F32) | (1u << TS_F16) | (1u << TS_BF16) | (1u << TS_I32) | (1u << TS_I64) | (1u << TS_U8) | (1u << TS_BOOL) |
+                       (1u << TS_I8) | (1u << TS_I16) | (1u << TS_F8_E4M3) | (1u << TS_F8_E5M2);
     if (dbl) caps->dtype_mask |= 1u << TS_F64;
-    caps->native_dtype_mask = caps->dtype_mask & ~((1u << TS_BF16) | (strstr(ext, "cl_khr_fp16") ? 0u : (1u << TS_F16)));
+    caps->native_dtype_mask = caps->dtype_mask & ~((1u << TS_BF16) | (1u << TS_F8_E4M3) | (1u << TS_F8_E5M2) | (strstr(ext, "cl_khr_fp16") ? 0u : (1u << TS_F16)));
     caps->has_atomics_f32 = 1; /* through atomic_cmpxchg */
     memset(fp, 0, sizeof *fp);
     info_str(d->id, CL_DEVICE_VENDOR, fp->vendor, sizeof fp->vendor);

@@ -367,6 +367,9 @@ static void do_dot(exec *ex, const ts__op *op) {
             double *crow = c + i * n;
             for (int64_t j = 0; j < n; j++) crow[j] += av * brow[j];
         }
+    /* i8 operands: the sums are exact in f64 (below 2^53), then wrap to i32 as the devices' i32 adds do */
+    if (ex->ir->values[op->result].dtype == TS_I32)
+        for (int64_t i = 0; i < m * n; i++) c[i] = wrap(TS_I32, c[i]);
 }
 
 static void copy_val(exec *ex, ts_val dst, ts_val src) {

@@ -325,8 +325,8 @@ static ts_status vk_device_open(void *state, int index, ts_device_caps *caps, ts
     if (maxbuf > 0x7fffffff) maxbuf = 0x7fffffff; /* 32-bit indices in the shaders */
     caps->max_buffer_bytes = maxbuf;
     /* no f64 / i64 in the GLSL dialect (32-bit index type) */
-    caps->dtype_mask = (1u << TS_F32) | (1u << TS_F16) | (1u << TS_BF16) | (1u << TS_I32) | (1u << TS_U8) | (1u << TS_BOOL);
-    caps->native_dtype_mask = (1u << TS_F32) | (1u << TS_I32) | (1u << TS_U8) | (1u << TS_BOOL);
+    caps->dtype_mask = (1u << TS_F32) | (1u << TS_F16) | (1u << TS_BF16) | (1u << TS_I32) | (1u << TS_U8) | (1u << TS_BOOL) | (1u << TS_I8) | (1u << TS_I16) | (1u << TS_F8_E4M3) | (1u << TS_F8_E5M2);
+    caps->native_dtype_mask = (1u << TS_F32) | (1u << TS_I32) | (1u << TS_U8) | (1u << TS_BOOL) | (1u << TS_I8) | (1u << TS_I16);
     caps->has_atomics_f32 = d->atomic_f32;
     memset(fp, 0, sizeof *fp);
     snprintf(fp->vendor, sizeof fp->vendor, "%s", drv.driverName[0] ? drv.driverName : "vulkan");

@@ -54,6 +54,8 @@ void ts_ex_tolerance(ts_dtype dt, double *atol, double *rtol) {
     case TS_F16: *atol = 1e-3; *rtol = 2e-3; break;
     case TS_BF16: *atol = 8e-3; *rtol = 1.6e-2; break;
     case TS_F64: *atol = 1e-12; *rtol = 1e-12; break;
+    case TS_F8_E4M3: *atol = 0.125; *rtol = 0.25; break;
+    case TS_F8_E5M2: *atol = 0.25; *rtol = 0.5; break;
     default: *atol = 1e-5; *rtol = 1e-5; break;
     }
 }
@@ -94,6 +96,9 @@ static double encode(ts_dtype dt, void *host, int64_t i, double v) {
     case TS_I32: { int32_t x = (int32_t)v; memcpy((char *)host + i * 4, &x, 4); return x; }
     case TS_I64: { int64_t x = (int64_t)v; memcpy((char *)host + i * 8, &x, 8); return (double)x; }
     case TS_U8: case TS_BOOL: { uint8_t x = (uint8_t)v; memcpy((char *)host + i, &x, 1); return x; }
+    case TS_I8: case TS_I16: case TS_F8_E4M3: case TS_F8_E5M2: /* wrap; round to nearest even */
+        ts__store_elem(dt, host, i, v);
+        return ts__load_elem(dt, host, i);
     default: {
         /* f16 / bf16: the same bit-level rounding the library documents */
         uint16_t h = dt == TS_F16 ? ts__float_to_half((float)v) : ts__float_to_bf16((float)v);
@@ -213,7 +218,7 @@ ts_status ts_ex_run_case(ts_context *ctx, const ts_example *ex, const ts_kernel 
                 case TS_BF16: {
                     uint16_t h; memcpy(&h, (char *)host[p] + i * 2, 2); got = ts__bf16_to_float(h); break;
                 }
-                default: got = NAN; break;
+                default: got = ts__load_elem(pi.dtype, host[p], i); break;
                 }
                 double want = io.data[p][i];
                 double err;
