@@ -58,6 +58,8 @@ uint64_t ts__hash_str(uint64_t h, const char *s);
 /* Cache directory: $TESSERA_CACHE_DIR, else $XDG_CACHE_HOME/tessera, else
  * ~/.cache/tessera. `sub` ("bin", "tuning") is created. Writes into buf. */
 ts_status ts__cache_dir(const char *sub, char *buf, size_t n);
+/* Creates the folder and its parents (mkdir -p); existing ones are fine. */
+ts_status ts__mkdir_p(const char *path);
 /* Writes a file atomically (temporary file in the same folder, then rename). */
 ts_status ts__write_file_atomic(const char *path, const void *data, size_t n);
 /* Reads a whole file (at most max_bytes). Caller frees *out. */

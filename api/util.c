@@ -122,6 +122,14 @@ ts_status ts__cache_dir(const char *sub, char *buf, size_t n) {
     return mkdir_p(buf);
 }
 
+ts_status ts__mkdir_p(const char *path) {
+    char buf[4200];
+    int w = snprintf(buf, sizeof buf, "%s", path);
+    if (w <= 0 || (size_t)w >= sizeof buf) return ts__error(TS_ERR_LIMIT, "path too long: '%s'", path);
+    while (w > 1 && buf[w - 1] == '/') buf[--w] = 0;
+    return mkdir_p(buf);
+}
+
 ts_status ts__write_file_atomic(const char *path, const void *data, size_t n) {
     char tmp[4200];
     int w = snprintf(tmp, sizeof tmp, "%s.tmp.%ld.%lx", path, (long)getpid(), (unsigned long)(uintptr_t)&tmp);

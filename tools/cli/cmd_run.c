@@ -1,23 +1,32 @@
 /* cmd_run.c: `tessera run FILE.tile|NAME`: runs one kernel on a backend
- * with seeded random inputs (never zeros) and checks every tensor against
- * the reference executor (the "ref" backend) run on the same inputs; for an
- * example kernel also against its independent C reference (the harness).
+ * with seeded random inputs (never zeros), or with the user's data
+ * (`--inputs DIR`: DIR/NAME.npy for tensor parameter NAME, whose shapes bind
+ * the size symbols), and checks every tensor against the reference executor
+ * (the "ref" backend) run on the same inputs; for an example kernel also
+ * against its independent C reference (the harness). `--outputs DIR` writes
+ * every tensor parameter, as the backend left it, to DIR/NAME.npy
+ * (formats/npy.c reads and writes the files).
  *
  * Sections: argument helpers shared with cmd_compile.c; loading a kernel;
- * sizes; inputs; one run on one context; the command. */
+ * sizes; inputs; .npy inputs and outputs; one run on one context; the
+ * command. */
 #include "cli.h"
 #include "cli_lang.h"
 #include "ir.h"
+#include "npy.h"
 #include "tessera_tune.h"
 
+#include <dirent.h>
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 /* ---------------------------------------------------------------- argument helpers */
 
-static const char *const value_options[] = {"--backend", "--shape", "--dtype", "--config", "--scalar", "--target", "--repeat", "--seed", NULL};
+static const char *const value_options[] = {"--backend", "--shape", "--dtype", "--config", "--scalar", "--target", "--repeat", "--seed", "--inputs", "--outputs", NULL};
 
 const char *ts_cli_positional(int argc, char **argv) {
     for (int i = 1; i < argc; i++) {
@@ -273,6 +282,171 @@ static int make_inputs(const ts_cli_kernel *ck, const ts_cli_sizes *sz, const ch
     return 0;
 }
 
+/* ---------------------------------------------------------------- .npy inputs and outputs */
+
+/* "x: f32[M, N]" */
+static void param_signature(const ts_param_info *pi, char *buf, size_t n) {
+    size_t k = (size_t)snprintf(buf, n, "%s: %s[", pi->name, ts_dtype_name(pi->dtype));
+    for (int d = 0; d < pi->rank && k < n; d++) {
+        if (pi->size_names[d]) k += (size_t)snprintf(buf + k, n - k, "%s%s", d ? ", " : "", pi->size_names[d]);
+        else k += (size_t)snprintf(buf + k, n - k, "%s%lld", d ? ", " : "", (long long)pi->fixed_sizes[d]);
+    }
+    if (k < n) snprintf(buf + k, n - k, "]");
+}
+
+static int npy_path(const char *dir, const char *name, char *buf, size_t n) {
+    size_t l = strlen(dir);
+    int w = snprintf(buf, n, "%s%s%s.npy", dir, l && dir[l - 1] == '/' ? "" : "/", name);
+    if (w < 0 || (size_t)w >= n) {
+        fprintf(stderr, "tessera run: path too long: '%s/%s.npy'\n", dir, name);
+        return -1;
+    }
+    return 0;
+}
+
+/* The files of --inputs: file[p] for the tensor parameters that have one
+ * (have[p]); `bound` holds the sizes their shapes bind, bound_by[i] the
+ * file that bound sizes entry i. */
+typedef struct npy_inputs {
+    int have[16];
+    ts__npy file[16];
+    char path[16][1024];
+    ts_cli_sizes bound;
+    int bound_by[TS_CLI_MAX_SIZES];
+} npy_inputs;
+
+static void npy_inputs_free(npy_inputs *ni) {
+    for (int p = 0; p < 16; p++) ts__npy_free(&ni->file[p]);
+}
+
+/* Warns about the .npy files of dir that name no tensor parameter. */
+static int warn_unused_files(const ts_kernel *k, const char *dir) {
+    DIR *d = opendir(dir);
+    if (!d) {
+        fprintf(stderr, "tessera run: cannot open the --inputs folder '%s': %s\n", dir, strerror(errno));
+        return 2;
+    }
+    int np = ts_kernel_param_count(k);
+    for (struct dirent *e; (e = readdir(d));) {
+        size_t l = strlen(e->d_name);
+        if (l <= 4 || strcmp(e->d_name + l - 4, ".npy") != 0) continue;
+        int found = 0, scalar = 0;
+        for (int p = 0; p < np; p++) {
+            ts_param_info pi;
+            ts_kernel_param(k, p, &pi);
+            if (strlen(pi.name) == l - 4 && strncmp(pi.name, e->d_name, l - 4) == 0) {
+                found = pi.is_tensor;
+                scalar = !pi.is_tensor;
+            }
+        }
+        if (scalar)
+            fprintf(stderr, "tessera run: warning: %s/%s ignored: '%.*s' is a scalar parameter (set it with --scalar)\n", dir, e->d_name, (int)(l - 4),
+                    e->d_name);
+        else if (!found)
+            fprintf(stderr, "tessera run: warning: %s/%s ignored: kernel %s has no tensor parameter '%.*s'\n", dir, e->d_name, ts_kernel_name(k),
+                    (int)(l - 4), e->d_name);
+    }
+    closedir(d);
+    return 0;
+}
+
+/* Loads DIR/NAME.npy for every tensor parameter NAME that has one and
+ * checks it against the parameter: same dtype (no conversions), same rank,
+ * fixed sizes equal, each size symbol bound once (by the first file that
+ * has it; later files and --shape must agree). 2 with a message on stderr
+ * naming the file otherwise. */
+static int load_npy_inputs(const ts_kernel *k, const char *dir, const char *shape_opt, npy_inputs *ni) {
+    memset(ni, 0, sizeof *ni);
+    int rc = warn_unused_files(k, dir);
+    if (rc) return rc;
+    ts_cli_sizes given;
+    memset(&given, 0, sizeof given);
+    if (shape_opt && parse_bindings(shape_opt, &given, NULL, "--shape")) return 2;
+    int np = ts_kernel_param_count(k);
+    for (int p = 0; p < np && p < 16; p++) {
+        ts_param_info pi;
+        ts_kernel_param(k, p, &pi);
+        if (!pi.is_tensor) continue;
+        char *path = ni->path[p], sig[200], shape[160];
+        if (npy_path(dir, pi.name, path, sizeof ni->path[p])) return 2;
+        struct stat st;
+        if (stat(path, &st) != 0 && errno == ENOENT) continue;
+        param_signature(&pi, sig, sizeof sig);
+        if (pi.dtype == TS_BF16) {
+            fprintf(stderr, "tessera run: %s: parameter %s is bf16, which has no numpy dtype, so it cannot be read from .npy\n", path, sig);
+            return 2;
+        }
+        ts__npy *f = &ni->file[p];
+        if (ts__npy_load(path, f) != TS_OK) {
+            fprintf(stderr, "tessera run: %s\n", ts_last_error());
+            return 2;
+        }
+        ni->have[p] = 1;
+        ts__npy_shape_text(f->rank, f->shape, shape, sizeof shape);
+        if (f->dtype != pi.dtype) {
+            fprintf(stderr, "tessera run: %s holds %s data ('%s') but parameter %s is %s (no conversions: save it as '%s')\n", path,
+                    ts_dtype_name(f->dtype), ts__npy_dtype_descr(f->dtype), sig, ts_dtype_name(pi.dtype), ts__npy_dtype_descr(pi.dtype));
+            return 2;
+        }
+        if (f->rank != pi.rank) {
+            fprintf(stderr, "tessera run: %s has shape %s, rank %d, but parameter %s has rank %d\n", path, shape, f->rank, sig, pi.rank);
+            return 2;
+        }
+        for (int d = 0; d < pi.rank; d++) {
+            int64_t v = f->shape[d];
+            const char *sym = pi.size_names[d];
+            if (!sym) {
+                if (v != pi.fixed_sizes[d]) {
+                    fprintf(stderr, "tessera run: %s has shape %s, but dim %d of parameter %s is fixed to %lld\n", path, shape, d, sig,
+                            (long long)pi.fixed_sizes[d]);
+                    return 2;
+                }
+                continue;
+            }
+            int64_t was = ts_cli_size(&ni->bound, sym);
+            if (was >= 0 && was != v) {
+                int i = 0;
+                while (strcmp(ni->bound.names[i], sym) != 0) i++;
+                fprintf(stderr, "tessera run: %s has shape %s, so %s = %lld (dim %d of %s), but %s bound %s = %lld\n", path, shape, sym, (long long)v,
+                        d, sig, ni->path[ni->bound_by[i]], sym, (long long)was);
+                return 2;
+            }
+            int64_t opt = ts_cli_size(&given, sym);
+            if (opt >= 0 && opt != v) {
+                fprintf(stderr, "tessera run: %s has shape %s, so %s = %lld (dim %d of %s), but --shape sets %s = %lld\n", path, shape, sym,
+                        (long long)v, d, sig, sym, (long long)opt);
+                return 2;
+            }
+            if (was < 0) {
+                if (set_size(&ni->bound, sym, strlen(sym), v)) {
+                    fprintf(stderr, "tessera run: too many sizes\n");
+                    return 2;
+                }
+                ni->bound_by[ni->bound.n - 1] = p;
+            }
+        }
+    }
+    return 0;
+}
+
+/* Every tensor parameter of `in` with the contents in `got` as DIR/NAME.npy. */
+static int write_npy_outputs(const run_inputs *in, void **got, const char *dir) {
+    int n = 0;
+    for (int p = 0; p < in->np; p++) {
+        if (!in->info[p].is_tensor) continue;
+        char path[1024];
+        if (npy_path(dir, in->info[p].name, path, sizeof path)) return 1;
+        size_t bytes = (size_t)in->numel[p] * ts_dtype_size(in->info[p].dtype);
+        if (ts__npy_save(path, in->info[p].dtype, in->info[p].rank, in->shape[p], got[p], bytes) != TS_OK) {
+            fprintf(stderr, "tessera run: --outputs: %s\n", ts_last_error());
+            return 1;
+        }
+        n++;
+    }
+    printf("  wrote %d tensor%s to %s\n", n, n == 1 ? "" : "s", dir);
+    return 0;
+}
+
 /* ---------------------------------------------------------------- one run */
 
 /* Runs k on ctx with copies of the inputs; *outs gets every tensor's
@@ -332,13 +506,20 @@ static double compare(const run_inputs *in, void **got, void **want, double scal
 static void usage(FILE *f) {
     fprintf(f, "usage: tessera run FILE.tile|NAME [--backend B] [--shape M=1000,N=513] [--dtype f16]\n"
                "                  [--config KEY=V,...] [--scalar NAME=V,...] [--repeat N] [--seed S]\n"
+               "                  [--inputs DIR] [--outputs DIR]\n"
                "Runs the kernel (a tile-language file, or an example kernel by name) on backend B\n"
                "(default: $TESSERA_BACKEND, else the best available) with random inputs, never zeros,\n"
                "and compares every tensor with the reference executor (backend 'ref') run on the same\n"
                "inputs; example kernels are also checked against their independent C reference.\n"
                "Sizes default to the example's first size set, else 100; scalars to 1. Prints the time\n"
                "and the max error (in units of the dtype's tolerance; <= 1 passes). Exit status 1 on\n"
-               "a mismatch or a failure, 2 on bad arguments.\n");
+               "a mismatch or a failure, 2 on bad arguments (bad or mismatched .npy files included).\n"
+               "  --inputs DIR   DIR/NAME.npy is the data of tensor parameter NAME (same dtype and\n"
+               "                 rank; no conversions); its shape binds the sizes of NAME's dims\n"
+               "                 (files and --shape must agree). Tensors without a file stay random.\n"
+               "  --outputs DIR  after the run, every tensor parameter as the backend left it is\n"
+               "                 written to DIR/NAME.npy (DIR is created if missing).\n"
+               ".npy dtypes: <f4 f32, <f2 f16, <f8 f64, <i4 i32, <i8 i64, |u1 u8, |b1 bool (bf16 has none).\n");
 }
 
 int ts_cli_run(int argc, char **argv) {
@@ -356,17 +537,49 @@ int ts_cli_run(int argc, char **argv) {
     int repeats = rep_text ? atoi(rep_text) : 5;
     if (repeats < 1 || repeats > 1000) repeats = 5;
     uint64_t seed = seed_text ? strtoull(seed_text, NULL, 10) : 1;
+    const char *inputs_dir = ts_cli_option(argc, argv, "--inputs"), *outputs_dir = ts_cli_option(argc, argv, "--outputs");
+    const char *shape_opt = ts_cli_option(argc, argv, "--shape");
     ts_cli_kernel ck;
     int rc = ts_cli_load_kernel(target, ts_cli_option(argc, argv, "--dtype"), &ck);
     if (rc) return rc;
+    npy_inputs *ni = calloc(1, sizeof *ni);
     ts_cli_sizes sz;
     ts_config *cfg = NULL;
     ts_context *ctx = NULL, *ref = NULL;
     run_inputs in;
     memset(&in, 0, sizeof in);
     void *got[16] = {0}, *want[16] = {0};
-    rc = ts_cli_sizes_for(&ck, ts_cli_option(argc, argv, "--shape"), &sz);
+    if (!ni) {
+        fprintf(stderr, "tessera run: out of memory\n");
+        rc = 1;
+        goto done;
+    }
+    if (inputs_dir && (rc = load_npy_inputs(ck.k, inputs_dir, shape_opt, ni))) goto done;
+    if (outputs_dir) {
+        for (int p = 0; p < ts_kernel_param_count(ck.k); p++) {
+            ts_param_info pi;
+            ts_kernel_param(ck.k, p, &pi);
+            if (pi.is_tensor && !ts__npy_dtype_descr(pi.dtype)) {
+                fprintf(stderr, "tessera run: --outputs: parameter '%s' is %s, which has no numpy dtype\n", pi.name, ts_dtype_name(pi.dtype));
+                rc = 2;
+                goto done;
+            }
+        }
+        if (ts__mkdir_p(outputs_dir) != TS_OK) {
+            fprintf(stderr, "tessera run: --outputs: %s\n", ts_last_error());
+            rc = 2;
+            goto done;
+        }
+    }
+    rc = ts_cli_sizes_for(&ck, shape_opt, &sz);
     if (rc) goto done;
+    /* the files' shapes win over the example's and the default sizes (--shape agrees, checked above) */
+    for (int i = 0; i < ni->bound.n; i++)
+        if (set_size(&sz, ni->bound.names[i], strlen(ni->bound.names[i]), ni->bound.values[i])) {
+            fprintf(stderr, "tessera run: too many sizes\n");
+            rc = 2;
+            goto done;
+        }
     ts_status s = cfg_text ? ts_config_parse(cfg_text, &cfg) : ts_config_create(&cfg);
     if (!s) s = ts_config_check(cfg, ck.k);
     if (s) {
@@ -381,6 +594,16 @@ int ts_cli_run(int argc, char **argv) {
     }
     rc = make_inputs(&ck, &sz, ts_cli_option(argc, argv, "--scalar"), seed, &in);
     if (rc) goto done;
+    for (int p = 0; p < in.np; p++) { /* the files' data in place of the random data */
+        if (!ni->have[p]) continue;
+        size_t bytes = (size_t)in.numel[p] * ts_dtype_size(in.info[p].dtype);
+        if (bytes != ni->file[p].nbytes) { /* cannot happen: the shape bound the sizes */
+            fprintf(stderr, "tessera run: %s: %zu bytes, expected %zu\n", ni->path[p], ni->file[p].nbytes, bytes);
+            rc = 1;
+            goto done;
+        }
+        if (bytes) memcpy(in.host[p], ni->file[p].data, bytes);
+    }
 
     /* without --config, the launch takes the tuned config (ts_launch with
      * cfg NULL), as an application's launch would */
@@ -399,6 +622,20 @@ int ts_cli_run(int argc, char **argv) {
            tuned ? tuned : cfg_fmt && *cfg_fmt ? cfg_fmt : "default", tuned ? (from_db ? " (tuning database)" : " (device default)") : "");
     free(cfg_fmt);
     free(tuned);
+    if (inputs_dir) {
+        printf("  inputs from %s:", inputs_dir);
+        int nfile = 0, nrand = 0;
+        for (int p = 0; p < in.np; p++)
+            if (ni->have[p]) {
+                char sh[160];
+                ts__npy_shape_text(in.info[p].rank, in.shape[p], sh, sizeof sh);
+                printf("%s %s.npy %s", nfile++ ? "," : "", in.info[p].name, sh);
+            }
+        if (!nfile) printf(" no file names a tensor parameter");
+        for (int p = 0; p < in.np; p++)
+            if (in.info[p].is_tensor && !ni->have[p]) printf("%s%s", nrand++ ? ", " : "; random: ", in.info[p].name);
+        printf("\n");
+    }
 
     double ms = 0, ref_ms = 0;
     if ((s = run_once(ctx, ck.k, run_cfg, &in, got, &ms)) || (s = run_once(ref, ck.k, cfg, &in, want, &ref_ms))) {
@@ -414,6 +651,10 @@ int ts_cli_run(int argc, char **argv) {
     double err = compare(&in, got, want, scale, where, sizeof where);
     int bad = err > 1.0;
     printf("  vs reference executor: max error %.3g x tolerance%s%s%s\n", err, bad ? " MISMATCH (" : "", bad ? where : "", bad ? ")" : "");
+    if (outputs_dir && write_npy_outputs(&in, got, outputs_dir)) {
+        rc = 1;
+        goto done;
+    }
 
     /* timing: more launches after the results were read (atomic_add kernels accumulate) */
     double times[1000];
@@ -442,7 +683,8 @@ int ts_cli_run(int argc, char **argv) {
         }
         ts_ex_result r;
         ts_status hs = ts_ex_run_case(ctx, ck.ex, ck.k, ck.dt, &exs, cfg, 1, seed, &r);
-        printf("  vs independent reference: max error %.3g x tolerance%s%s\n", r.max_err, hs ? " FAILED: " : "", hs ? r.message : "");
+        printf("  vs independent reference%s: max error %.3g x tolerance%s%s\n", inputs_dir ? " (on its own random inputs)" : "", r.max_err,
+               hs ? " FAILED: " : "", hs ? r.message : "");
         if (hs) bad = 1;
     }
     printf("%s\n", bad ? "FAIL" : "ok");
@@ -453,6 +695,8 @@ done:
         free(want[p]);
     }
     inputs_free(&in);
+    if (ni) npy_inputs_free(ni);
+    free(ni);
     ts_context_destroy(ctx);
     ts_context_destroy(ref);
     ts_config_destroy(cfg);
