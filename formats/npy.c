@@ -24,6 +24,7 @@ static const struct {
     ts_dtype dtype;
 } dtype_table[] = {
     {"<f4", TS_F32}, {"<f2", TS_F16}, {"<f8", TS_F64}, {"<i4", TS_I32}, {"<i8", TS_I64}, {"|u1", TS_U8}, {"|b1", TS_BOOL},
+    {"|i1", TS_I8},  {"<i2", TS_I16},
 };
 #define NDTYPES (sizeof dtype_table / sizeof dtype_table[0])
 
@@ -31,7 +32,7 @@ static const struct {
 static const struct {
     const char *descr, *name;
 } unsupported_table[] = {
-    {"|i1", "i1 (int8)"},       {"<i2", "i2 (int16)"},          {"<u2", "u2 (uint16)"},         {"<u4", "u4 (uint32)"},
+    {"<u2", "u2 (uint16)"},         {"<u4", "u4 (uint32)"},
     {"<u8", "u8 (uint64)"},     {"<c8", "c8 (complex64)"},      {"<c16", "c16 (complex128)"},   {"<f16", "f16 (longdouble)"},
     {"<f12", "f12 (longdouble)"}, {"<M8", "M8 (datetime64)"},   {"<m8", "m8 (timedelta64)"},
 };
@@ -42,7 +43,7 @@ const char *ts__npy_dtype_descr(ts_dtype d) {
     return NULL;
 }
 
-#define SUPPORTED_LIST "<f4 (f32), <f2 (f16), <f8 (f64), <i4 (i32), <i8 (i64), |u1 (u8), |b1 (bool)"
+#define SUPPORTED_LIST "<f4 (f32), <f2 (f16), <f8 (f64), <i4 (i32), <i8 (i64), <i2 (i16), |i1 (i8), |u1 (u8), |b1 (bool)"
 
 ts_status ts__npy_descr_dtype(const char *what, const char *descr, ts_dtype *out) {
     for (size_t i = 0; i < NDTYPES; i++)
@@ -64,7 +65,7 @@ ts_status ts__npy_descr_dtype(const char *what, const char *descr, ts_dtype *out
     if (strchr(descr, 'V'))
         return ts__error(TS_ERR_UNSUPPORTED, "%s: raw void dtype '%s' is not supported (bf16 has no numpy dtype, so bf16 tensors cannot be read from .npy)",
                          what, descr);
-    return ts__error(TS_ERR_UNSUPPORTED, "%s: dtype '%s' is not supported (it reads " SUPPORTED_LIST "; bf16 has no numpy dtype)", what, descr);
+    return ts__error(TS_ERR_UNSUPPORTED, "%s: dtype '%s' is not supported (it reads " SUPPORTED_LIST "; bf16 and the f8 formats have no numpy dtype)", what, descr);
 }
 
 void ts__npy_shape_text(int rank, const int64_t *shape, char *buf, size_t n) {

@@ -372,8 +372,9 @@ static int load_npy_inputs(const ts_kernel *k, const char *dir, const char *shap
         struct stat st;
         if (stat(path, &st) != 0 && errno == ENOENT) continue;
         param_signature(&pi, sig, sizeof sig);
-        if (pi.dtype == TS_BF16) {
-            fprintf(stderr, "tessera run: %s: parameter %s is bf16, which has no numpy dtype, so it cannot be read from .npy\n", path, sig);
+        if (!ts__npy_dtype_descr(pi.dtype)) {
+            fprintf(stderr, "tessera run: %s: parameter %s is %s, which has no numpy dtype, so it cannot be read from .npy\n", path, sig,
+                    ts_dtype_name(pi.dtype));
             return 2;
         }
         ts__npy *f = &ni->file[p];
@@ -519,7 +520,7 @@ static void usage(FILE *f) {
                "                 (files and --shape must agree). Tensors without a file stay random.\n"
                "  --outputs DIR  after the run, every tensor parameter as the backend left it is\n"
                "                 written to DIR/NAME.npy (DIR is created if missing).\n"
-               ".npy dtypes: <f4 f32, <f2 f16, <f8 f64, <i4 i32, <i8 i64, |u1 u8, |b1 bool (bf16 has none).\n");
+               ".npy dtypes: <f4 f32, <f2 f16, <f8 f64, <i4 i32, <i8 i64, <i2 i16, |i1 i8, |u1 u8, |b1 bool (bf16, f8_e4m3, f8_e5m2 have none).\n");
 }
 
 int ts_cli_run(int argc, char **argv) {
