@@ -150,6 +150,8 @@ void ts__cg_index_exprs(const cg *g, const ts__op *op, const char *prefix, char 
         default:
             snprintf(idx, sizeof idx, "(b_%s + %s%d)", tn, prefix, k);
             if (tile_spans(g, ix->tile, pa, d)) snprintf(c, sizeof c, "%s < %s", idx, ext);
+            else if (g->ir->tiles[ix->tile].ranged) /* a range may start below 0 */
+                snprintf(c, sizeof c, "%s >= 0 && %s < %s && %s < x_%s", idx, idx, ext, idx, tn);
             else snprintf(c, sizeof c, "%s < %s && %s < x_%s", idx, ext, idx, tn);
             k++;
             break;
@@ -521,6 +523,7 @@ static void whole_tile_cond(const cg *g, const ts__op *op, char *buf, size_t n) 
             const char *tn = g->ir->tiles[ix->tile].name;
             long long blk = (long long)g->plan->block[ix->tile];
             k += (size_t)snprintf(buf + k, n - k, " && b_%s + %lld <= %s", tn, blk, ext);
+            if (g->ir->tiles[ix->tile].ranged) k += (size_t)snprintf(buf + k, n - k, " && b_%s >= 0", tn);
             if (d == pa->rank - 1 || !tile_spans(g, ix->tile, pa, d)) k += (size_t)snprintf(buf + k, n - k, " && b_%s + %lld <= x_%s", tn, blk, tn);
         }
     }
