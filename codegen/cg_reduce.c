@@ -256,6 +256,36 @@ static void emit_reduce_fast(cg *g, const ts__op *op) {
     g->indent--;
     line(g, "}");
     line(g, "%s", g->d->barrier);
+    /* Tree fold of the row's partials (tree_reduce targets, float sums,
+     * max and min): log2(TC / lanes) halving steps with a barrier each,
+     * then one read a thread, instead of every thread reading all TC
+     * partials (a per-lane gather per read on lavapipe). With subgroups,
+     * each run of `lanes` slots already holds its run's result, so the
+     * halving stops at the run length. */
+    int tree = g->d->tree_reduce && !argmax && !is_int(dt) && L->TC >= 8 && (L->TC & (L->TC - 1)) == 0;
+    if (tree) {
+        int lg = 0;
+        while ((1LL << lg) < L->TC) lg++;
+        line(g, "{ /* tree fold of the partials */");
+        g->indent++;
+        line(g, "const int tr2_ = tid >> %d, tc2_ = tid & %lld;", lg, (long long)(L->TC - 1));
+        if (sg) line(g, "const int stop_ = gl_SubgroupSize == %d ? %d : 1;", lanes, lanes);
+        line(g, "for (int s_ = %lld; s_ >= %s; s_ >>= 1) {", (long long)(L->TC / 2), sg ? "stop_" : "1");
+        g->indent++;
+        line(g, "for (int i = 0; i < %lld; i++) {", (long long)L->mm);
+        line(g, "  const int r_ = tr2_ + i * %lld;", (long long)L->TR);
+        line(g, "  if (r_ < %lld && tc2_ < s_) {", (long long)(xv->rank == 1 ? 1 : L->R));
+        char a[96], b[96];
+        snprintf(a, sizeof a, "%s[r_ * %lld + tc2_]", lb, (long long)L->TC);
+        snprintf(b, sizeof b, "%s[r_ * %lld + tc2_ + s_]", lb, (long long)L->TC);
+        if (op->sub == TS_RED_MAX || op->sub == TS_RED_MIN) line(g, "    %s = %s(%s, %s);", a, op->sub == TS_RED_MAX ? "ts_max" : "ts_min", a, b);
+        else line(g, "    %s = %s + %s;", a, a, b);
+        line(g, "  }");
+        line(g, "}");
+        line(g, "%s", g->d->barrier);
+        close_block(g); /* s_ */
+        close_block(g);
+    }
     ts__cg_declare(g, res);
     layout Lr;
     layout_of(g, res, &Lr);
@@ -265,19 +295,21 @@ static void emit_reduce_fast(cg *g, const ts__op *op) {
     g->indent++;
     line(g, "%s acc_ = %s[fq_ * %lld];", rtype, lb, (long long)L->TC);
     if (argmax) line(g, "int arg_ = ts_li[%lld + fq_ * %lld];", (long long)ioff, (long long)L->TC);
-    if (sg) {
-        line(g, "const int step_ = gl_SubgroupSize == %d ? %d : 1;", lanes, lanes);
-        line(g, "for (int k_ = step_; k_ < %lld; k_ += step_) {", (long long)L->TC);
-    } else if (lanes > 1) line(g, "for (int k_ = %d; k_ < %lld; k_ += %d) {", lanes, (long long)L->TC, lanes);
-    else line(g, "for (int k_ = 1; k_ < %lld; k_++) {", (long long)L->TC);
-    g->indent++;
-    line(g, "const %s y_ = %s[fq_ * %lld + k_];", rtype, lb, (long long)L->TC);
-    if (argmax) {
-        line(g, "const int ya_ = ts_li[%lld + fq_ * %lld + k_];", (long long)ioff, (long long)L->TC);
-        line(g, "if (y_ > acc_ || (y_ == acc_ && ya_ < arg_)) { acc_ = y_; arg_ = ya_; }");
-    } else fold_stmt(g, op->sub, dt, "acc_", "y_");
-    g->indent--;
-    line(g, "}");
+    if (!tree) { /* every thread folds the row's partials */
+        if (sg) {
+            line(g, "const int step_ = gl_SubgroupSize == %d ? %d : 1;", lanes, lanes);
+            line(g, "for (int k_ = step_; k_ < %lld; k_ += step_) {", (long long)L->TC);
+        } else if (lanes > 1) line(g, "for (int k_ = %d; k_ < %lld; k_ += %d) {", lanes, (long long)L->TC, lanes);
+        else line(g, "for (int k_ = 1; k_ < %lld; k_++) {", (long long)L->TC);
+        g->indent++;
+        line(g, "const %s y_ = %s[fq_ * %lld + k_];", rtype, lb, (long long)L->TC);
+        if (argmax) {
+            line(g, "const int ya_ = ts_li[%lld + fq_ * %lld + k_];", (long long)ioff, (long long)L->TC);
+            line(g, "if (y_ > acc_ || (y_ == acc_ && ya_ < arg_)) { acc_ = y_; arg_ = ya_; }");
+        } else fold_stmt(g, op->sub, dt, "acc_", "y_");
+        g->indent--;
+        line(g, "}");
+    }
     if (op->sub == TS_RED_MEAN) {
         if (rtn) line(g, "%s[j] = acc_ / %s;", vname(res), mean_count(g, rtype, L->C, rtn));
         else line(g, "%s[j] = acc_ / %s;", vname(res), mean_count(g, rtype, L->C, NULL));

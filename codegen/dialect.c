@@ -348,6 +348,7 @@ static const ts__dialect glsl = {
     .mem_u16 = "uint16_t",
     .mem_i8 = "int8_t", .mem_i16 = "int16_t",
     .reg_i8 = "int", .reg_i16 = "int", /* wrapped by wrap_cast's bitfieldExtract */
+    .tree_reduce = 1,
     .nan_lit = "uintBitsToFloat(0x7fc00000u)",
     .inf_lit = "uintBitsToFloat(0x7f800000u)",
     .addr_of = "",

@@ -52,6 +52,7 @@ typedef struct ts__dialect {
     int launch_bounds_dot;     /* ... on kernels with a dot too */
     const char *copy_unroll;   /* attribute before a short register copy loop (loop-carried values, fills): "[[unroll]]"; default none */
     const char *extensions;    /* directives emitted right after the prelude (what copy_unroll needs); default none */
+    int tree_reduce;           /* row reductions fold their partials in a shared-memory tree (cg_reduce.c) */
     int dot_vec4;              /* dot lowered by cg_dot_glsl.c: named vec4 registers, vec4 views of f32 buffers
                                 * (a second block at the same binding), vec4 shared arrays (buffer_blocks only) */
 } ts__dialect;
