@@ -375,18 +375,19 @@ static const char *const index_texts[] = {
     /* 11 randint over a dim of 1 and a scalar seed expression */
     "kernel K(x: DT[M, N], y: i32[M, N], s: i32) {\n tunable BLOCK_M = 8 in 1..64\n tunable BLOCK_N = 64 in 16..1024\n"
     " grid tm in tile(M, BLOCK_M), tn in tile(N, BLOCK_N)\n store(y[tm, tn], randint(s * 7 + 1, [1, tn]) + randint(s, [tm, 1]))\n}\n",
-    /* 12 cumsum along rows within each block: padding at the right edge never enters */
-    "kernel K(x: DT[M, N], y: DT[M, N]) {\n tunable BLOCK_M = 8 in 1..64\n tunable BLOCK_N = 64 in 16..1024\n"
-    " grid tm in tile(M, BLOCK_M), tn in tile(N, BLOCK_N)\n store(y[tm, tn], cumsum(load(x[tm, tn], fill=7), axis=1))\n}\n",
-    /* 13 cumsum down columns, reversed: starts at the last valid row of each block */
-    "kernel K(x: DT[M, N], y: DT[M, N]) {\n tunable BLOCK_M = 8 in 1..64\n tunable BLOCK_N = 64 in 16..1024\n"
-    " grid tm in tile(M, BLOCK_M), tn in tile(N, BLOCK_N)\n store(y[tm, tn], cumsum(load(x[tm, tn], fill=7), axis=0, reverse=true))\n}\n",
+    /* Scans run within a tile, so each scans a whole-dim tile: the result is then the same under every config. */
+    /* 12 cumsum along whole rows: the padding past N (the tile is a power of two) never enters */
+    "kernel K(x: DT[M, N], y: DT[M, N]) {\n tunable BLOCK_M = 2 in 1..64\n"
+    " grid tm in tile(M, BLOCK_M), tn in tile(N)\n store(y[tm, tn], cumsum(load(x[tm, tn], fill=7), axis=1))\n}\n",
+    /* 13 cumsum down whole columns, reversed: starts at the last valid row */
+    "kernel K(x: DT[M, N], y: DT[M, N]) {\n tunable BLOCK_N = 16 in 1..256\n"
+    " grid tm in tile(M), tn in tile(N, BLOCK_N)\n store(y[tm, tn], cumsum(load(x[tm, tn], fill=7), axis=0, reverse=true))\n}\n",
     /* 14 cumprod of factors near one over whole rows */
     "kernel K(x: DT[M, N], y: DT[M, N]) {\n tunable BLOCK_M = 2 in 1..64\n"
     " grid tm in tile(M, BLOCK_M), tn in tile(N)\n store(y[tm, tn], cumprod(load(x[tm, tn], fill=3) * 0.001 + 1, axis=-1))\n}\n",
-    /* 15 cummax reversed along rows, fill that would win if it leaked */
-    "kernel K(x: DT[M, N], y: DT[M, N]) {\n tunable BLOCK_M = 8 in 1..64\n tunable BLOCK_N = 64 in 16..1024\n"
-    " grid tm in tile(M, BLOCK_M), tn in tile(N, BLOCK_N)\n store(y[tm, tn], cummax(load(x[tm, tn], fill=100), axis=1, reverse=true))\n}\n",
+    /* 15 cummax reversed along whole rows, a fill that would win if it leaked */
+    "kernel K(x: DT[M, N], y: DT[M, N]) {\n tunable BLOCK_M = 2 in 1..64\n"
+    " grid tm in tile(M, BLOCK_M), tn in tile(N)\n store(y[tm, tn], cummax(load(x[tm, tn], fill=100), axis=1, reverse=true))\n}\n",
     /* 16 cummin down columns of whole-column tiles */
     "kernel K(x: DT[M, N], y: DT[M, N]) {\n tunable BLOCK_N = 16 in 1..256\n"
     " grid tm in tile(M), tn in tile(N, BLOCK_N)\n store(y[tm, tn], cummin(load(x[tm, tn], fill=-100), axis=0))\n}\n",
