@@ -448,6 +448,9 @@ static void vec_align_cond(const cg *g, const ts__op *op, char *buf, size_t n) {
         char sv[96];
         k += (size_t)snprintf(buf + k, n - k, " && (%s & %d) == 0", scalar_i64(g, lx->val, sv, sizeof sv), E - 1);
     }
+    /* a ranged loop's tile starts at lo + k BLOCK: any element, so its chunks may be unaligned */
+    if ((lx->kind == TS_IDX_SHIFT || lx->kind == TS_IDX_TILE) && g->ir->tiles[lx->tile].ranged && k < n)
+        k += (size_t)snprintf(buf + k, n - k, " && (b_%s & %d) == 0", g->ir->tiles[lx->tile].name, E - 1);
 }
 
 /* Opens the chunk loop of a vectorized load/store: declares j0 and the

@@ -342,8 +342,8 @@ static const char *const index_texts[] = {
     /* 2 cross_dims: a tile over N indexes a dim of size M, and the other way */
     "kernel K(x: DT[M, N], y: DT[M, N]) {\n tunable BLOCK_M = 8 in 1..64\n tunable BLOCK_N = 64 in 16..1024\n"
     " grid tm in tile(M, BLOCK_M), tn in tile(N, BLOCK_N)\n store(y[tm, tn], transpose(load(x[tn, tm], fill=1)))\n}\n",
-    /* 3 scalar: a rank-0 index from tile arithmetic, broadcast over rows */
-    "kernel K(x: DT[M, N], y: DT[M, N]) {\n tunable BLOCK_M = 8 in 1..64\n tunable BLOCK_N = 64 in 16..1024\n"
+    /* 3 scalar: a rank-0 index from tile arithmetic, broadcast over rows (BLOCK_M fixed: the index depends on it) */
+    "kernel K(x: DT[M, N], y: DT[M, N]) {\n tunable BLOCK_M = 8 in 8..8\n tunable BLOCK_N = 64 in 16..1024\n"
     " grid tm in tile(M, BLOCK_M), tn in tile(N, BLOCK_N)\n r = (tm.begin * 3 + tm.id) % M\n"
     " store(y[tm, tn], load(x[r, tn]) + zeros(DT, [tm, tn]))\n}\n",
     /* 4 value_load: rows reversed by a computed index */
@@ -364,8 +364,8 @@ static const char *const index_texts[] = {
     " grid tm in points(M)\n l = load(lo[tm.begin])\n h = load(hi[tm.begin])\n"
     " acc = for tk in tile(l .. h, BLOCK_N) carry (a = zeros(DT, [])) {\n"
     "  yield a + sum(load(x[tm.begin, tk]), axis=0)\n }\n store(y[tm.begin], acc)\n}\n",
-    /* 9 positions: t.begin, t.end, t.id and sizes as values */
-    "kernel K(x: DT[M, N], y: i32[M, N]) {\n tunable BLOCK_M = 8 in 1..64\n tunable BLOCK_N = 64 in 16..1024\n"
+    /* 9 positions: t.begin, t.end, t.id and sizes as values (the blocks fixed: positions depend on them; the knobs vary) */
+    "kernel K(x: DT[M, N], y: i32[M, N]) {\n tunable BLOCK_M = 8 in 8..8\n tunable BLOCK_N = 64 in 64..64\n"
     " grid tm in tile(M, BLOCK_M), tn in tile(N, BLOCK_N)\n"
     " v = tm.id * 100000 + tn.id * 1000 + (tn.end - tn.begin) * 7 + N % 5\n"
     " store(y[tm, tn], zeros(i32, [tm, tn]) + v)\n}\n",
