@@ -239,6 +239,7 @@ void ts__gpu_staging_free(void *dev, void *handle) {
     gpu_staging *h = handle;
     if (!h) return;
     if (ts__gpu_staging_wait(d, h)) ts_clear_error(); /* the owner waited already where it cared */
+    d->drv->make_current(d);
     d->c->EventDestroy(h->ev);
     d->c->HostFree(h->host);
     free(h);

@@ -646,3 +646,29 @@ Test(gpu_driver, a_copy_failing_in_the_last_wait_names_its_tensor) {
     fk.fail_async_exec = 29; /* s19's, the last: found by the final drain */
     staged_failure(TS_ERR_DEVICE, "uploading tensor 's19' (F32)", "fakeMemcpyHtoDAsync failed");
 }
+
+/* A table that says version 2 gets no staging, whatever lies past its end. */
+static ts_backend fake_backend_v2;
+
+Test(gpu_driver, a_version_2_table_is_never_asked_to_stage) {
+    fake_backend_v2 = fake_backend;
+    fake_backend_v2.version = 2;
+    fake_backend_v2.name = "fakegpu_v2";
+    cr_assert_eq(ts_backend_register(&fake_backend_v2), TS_OK, "%s", ts_last_error());
+    size_t n;
+    void *img = staged_file(&n);
+    ts_st_file *f;
+    cr_assert_eq(ts_st_open_memory(img, n, &f), TS_OK);
+    ts_context *ctx;
+    cr_assert_eq(ts_context_create("fakegpu_v2", 0, &ctx), TS_OK, "%s", ts_last_error());
+    ts_st_upload_options o = staged_options();
+    ts_st_tensor_set *set = NULL;
+    cr_assert_eq(ts_st_upload_file(ctx, f, &o, &set), TS_OK, "%s", ts_last_error());
+    cr_expect_eq(fk.nhost, 0);
+    cr_expect_eq(fk.queued, 0);
+    check_set(f, set);
+    ts_st_tensor_set_destroy(set);
+    ts_context_destroy(ctx);
+    ts_st_close(f);
+    free(img);
+}
