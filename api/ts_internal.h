@@ -46,6 +46,20 @@ void ts__sb_free(ts__sb *sb);
 ts_status ts__tensor_map_write(ts_tensor *t, size_t byte_offset, size_t bytes, void **host);
 ts_status ts__tensor_unmap(ts_tensor *t, void *host);
 
+/* Pinned staging where the backend offers it (backend interface v3) and
+ * cannot map its buffers: a page-locked host buffer (*host) named by
+ * *handle; TS_ERR_UNSUPPORTED when absent. ts__tensor_write_async queues a
+ * copy from host (inside the handle's buffer) into the tensor and returns;
+ * the bytes must stay unchanged, and the tensor alive, until
+ * ts__staging_wait(handle) returns (which reports a failed copy).
+ * ts__staging_free waits, then frees (NULL: no-op). Calls on one context
+ * are made one at a time. */
+int ts__context_has_staging(const ts_context *ctx);
+ts_status ts__staging_alloc(ts_context *ctx, size_t bytes, void **host, void **handle);
+void ts__staging_free(ts_context *ctx, void *handle);
+ts_status ts__tensor_write_async(ts_tensor *t, size_t byte_offset, void *handle, const void *host, size_t bytes);
+ts_status ts__staging_wait(ts_context *ctx, void *handle);
+
 /* Monotonic clock in milliseconds. */
 double ts__now_ms(void);
 

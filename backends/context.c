@@ -303,6 +303,39 @@ ts_status ts__tensor_unmap(ts_tensor *t, void *host) {
     return t->st->ctx->be->buffer_unmap(t->st->ctx->dev, t->st->buf, host);
 }
 
+/* Pinned staging (backend v3). Only where the backend has all four
+ * members and no buffer_map_write (a mapping beats any staging copy). */
+static int has_staging(const ts_backend *be) {
+    return be->version >= 3 && be->staging_alloc && be->staging_free && be->buffer_write_async && be->staging_wait &&
+           !(be->buffer_map_write && be->buffer_unmap);
+}
+
+int ts__context_has_staging(const ts_context *ctx) { return ctx && has_staging(ctx->be); }
+
+ts_status ts__staging_alloc(ts_context *ctx, size_t bytes, void **host, void **handle) {
+    *host = NULL;
+    *handle = NULL;
+    if (!ctx || !has_staging(ctx->be)) return TS_ERR_UNSUPPORTED;
+    ts_status s = ctx->be->staging_alloc(ctx->dev, bytes, host, handle);
+    if (s) *host = *handle = NULL;
+    return s;
+}
+
+void ts__staging_free(ts_context *ctx, void *handle) {
+    if (ctx && handle) ctx->be->staging_free(ctx->dev, handle);
+}
+
+ts_status ts__tensor_write_async(ts_tensor *t, size_t byte_offset, void *handle, const void *host, size_t bytes) {
+    size_t total = (size_t)ts_tensor_numel(t) * ts_dtype_size(t->dtype);
+    if (!is_contiguous(t) || byte_offset > total || bytes > total - byte_offset)
+        return ts__error(TS_ERR_INDEX, "ts__tensor_write_async: bytes %zu..%zu are outside the tensor's %zu", byte_offset, byte_offset + bytes, total);
+    if (!bytes) return TS_OK;
+    return t->st->ctx->be->buffer_write_async(t->st->ctx->dev, t->st->buf, (size_t)t->offset * ts_dtype_size(t->dtype) + byte_offset, handle, host,
+                                              bytes);
+}
+
+ts_status ts__staging_wait(ts_context *ctx, void *handle) { return ctx->be->staging_wait(ctx->dev, handle); }
+
 /* ---------------------------------------------------------------- module cache */
 
 static uint64_t module_key(const ts_kernel *k, const ts__plan *p) {

@@ -1,6 +1,7 @@
 /* gpu_driver.c: the CUDA and HIP backends' shared driver layer (see
  * gpu_driver.h). Sections: symbol loading; errors; init; device open and
- * close (caps from attributes); buffers; compile with the on-disk binary
+ * close (caps from attributes); buffers; pinned staging (a stream per
+ * device, an event per staging buffer); compile with the on-disk binary
  * cache; launch timed with events.
  *
  * Binary cache: $TESSERA_CACHE_DIR/bin/<prefix>-<key>.<ext>, key = hash of
@@ -137,6 +138,7 @@ void ts__gpu_device_close(void *dev) {
     if (!d) return;
     d->drv->make_current(d);
     d->c->Synchronize();
+    if (d->has_stream) d->c->StreamDestroy(d->stream);
     if (d->drv->release) d->drv->release(d);
     free(d);
 }
@@ -169,6 +171,95 @@ ts_status ts__gpu_buffer_read(void *dev, void *buf, size_t off, void *dst, size_
     d->drv->make_current(d);
     ts__gpu_result r = d->drv->copy_to_host(d->c, dst, buf, off, n);
     return r ? ts__gpu_fail(d->c, d->drv, TS_ERR_DEVICE, r, d->drv->read_call) : TS_OK;
+}
+
+/* ---------------------------------------------------------------- pinned staging */
+
+/* A page-locked host buffer and the event recorded after its last copy.
+ * Copies go on the device's own stream (created blocking, so launches and
+ * synchronous copies on the default stream still order after them). */
+typedef struct gpu_staging {
+    void *host;
+    size_t bytes;
+    ts__gpu_event ev;
+    int pending; /* a copy was queued and not yet waited for */
+} gpu_staging;
+
+static int staging_present(const ts__gpu_dev *d) {
+    const ts__gpu_calls *c = d->c;
+    return c->HostAlloc && c->HostFree && c->StreamCreate && c->StreamDestroy && c->EventRecord && c->EventSynchronize && c->EventDestroy &&
+           (c->MemcpyHtoDAsync || c->HipMemcpyHtoDAsync) &&
+           d->drv->copy_to_device_async && d->drv->event_create && d->drv->staging_call;
+}
+
+ts_status ts__gpu_staging_alloc(void *dev, size_t bytes, void **host, void **handle) {
+    ts__gpu_dev *d = dev;
+    const ts__gpu_driver *drv = d->drv;
+    ts__gpu_calls *c = d->c;
+    *host = *handle = NULL;
+    if (!staging_present(d)) return TS_ERR_UNSUPPORTED;
+    drv->make_current(d);
+    ts__gpu_result r;
+    if (!d->has_stream) {
+        r = c->StreamCreate(&d->stream, 0);
+        if (r) return ts__gpu_fail(c, drv, TS_ERR_DEVICE, r, "creating the upload stream");
+        d->has_stream = 1;
+    }
+    gpu_staging *h = ts__calloc(1, sizeof *h);
+    if (!h) return TS_ERR_OUT_OF_MEMORY;
+    h->bytes = bytes;
+    r = c->HostAlloc(&h->host, bytes ? bytes : 1, 0);
+    if (r) {
+        free(h);
+        return ts__gpu_fail(c, drv, r == 2 ? TS_ERR_OUT_OF_MEMORY : TS_ERR_DEVICE, r, drv->staging_call);
+    }
+    r = drv->event_create(c, &h->ev);
+    if (r) {
+        c->HostFree(h->host);
+        free(h);
+        return ts__gpu_fail(c, drv, TS_ERR_DEVICE, r, drv->event_create_call);
+    }
+    *host = h->host;
+    *handle = h;
+    return TS_OK;
+}
+
+ts_status ts__gpu_staging_wait(void *dev, void *handle) {
+    ts__gpu_dev *d = dev;
+    gpu_staging *h = handle;
+    if (!h || !h->pending) return TS_OK;
+    d->drv->make_current(d);
+    h->pending = 0;
+    ts__gpu_result r = d->c->EventSynchronize(h->ev);
+    return r ? ts__gpu_fail(d->c, d->drv, TS_ERR_DEVICE, r, d->drv->write_async_call) : TS_OK;
+}
+
+void ts__gpu_staging_free(void *dev, void *handle) {
+    ts__gpu_dev *d = dev;
+    gpu_staging *h = handle;
+    if (!h) return;
+    d->drv->make_current(d);
+    if (h->pending) d->c->EventSynchronize(h->ev); /* quietly: the owner waited already where it cared, and keeps its message */
+    d->c->EventDestroy(h->ev);
+    d->c->HostFree(h->host);
+    free(h);
+}
+
+ts_status ts__gpu_buffer_write_async(void *dev, void *buf, size_t off, void *handle, const void *src, size_t n) {
+    ts__gpu_dev *d = dev;
+    const ts__gpu_driver *drv = d->drv;
+    gpu_staging *h = handle;
+    const char *lo = h->host, *p = src;
+    if (p < lo || n > h->bytes || (size_t)(p - lo) > h->bytes - n)
+        return ts__error(TS_ERR_INVALID_ARGUMENT, "%s: an asynchronous copy must come from its staging buffer", drv->name);
+    if (h->pending) /* the caller refilled the buffer before waiting: the queued copy may read either bytes */
+        return ts__error(TS_ERR_INVALID_ARGUMENT, "%s: a staging buffer was reused before staging_wait", drv->name);
+    drv->make_current(d);
+    ts__gpu_result r = drv->copy_to_device_async(d->c, buf, off, src, n, d->stream);
+    if (!r && (r = d->c->EventRecord(h->ev, d->stream)) != 0) d->c->Synchronize(); /* queued but not marked: finish it before the caller refills */
+    if (r) return ts__gpu_fail(d->c, drv, TS_ERR_DEVICE, r, drv->write_async_call);
+    h->pending = 1;
+    return TS_OK;
 }
 
 /* ---------------------------------------------------------------- compile + binary cache */

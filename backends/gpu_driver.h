@@ -49,6 +49,14 @@ typedef struct ts__gpu_calls {
     ts__gpu_result (*EventSynchronize)(ts__gpu_event);
     ts__gpu_result (*EventElapsedTime)(float *, ts__gpu_event, ts__gpu_event);
     ts__gpu_result (*EventDestroy)(ts__gpu_event);
+    /* both, optional (pinned staging; absent: uploads use the synchronous
+     * copy): cuMemHostAlloc / hipHostMalloc, cuMemFreeHost / hipHostFree,
+     * cuStreamCreate / hipStreamCreateWithFlags, cuStreamDestroy /
+     * hipStreamDestroy */
+    ts__gpu_result (*HostAlloc)(void **, size_t, unsigned);
+    ts__gpu_result (*HostFree)(void *);
+    ts__gpu_result (*StreamCreate)(ts__gpu_stream *, unsigned);
+    ts__gpu_result (*StreamDestroy)(ts__gpu_stream);
     /* CUDA driver API only */
     ts__gpu_result (*DeviceGet)(int *, int);
     ts__gpu_result (*DevicePrimaryCtxRetain)(ts__gpu_ctx *, int);
@@ -59,6 +67,7 @@ typedef struct ts__gpu_calls {
     ts__gpu_result (*MemcpyHtoD)(unsigned long long, const void *, size_t);
     ts__gpu_result (*MemcpyDtoH)(void *, unsigned long long, size_t);
     ts__gpu_result (*EventCreateWithFlags)(ts__gpu_event *, unsigned); /* cuEventCreate */
+    ts__gpu_result (*MemcpyHtoDAsync)(unsigned long long, const void *, size_t, ts__gpu_stream); /* optional */
     ts__gpu_result (*GetErrorName)(ts__gpu_result, const char **);
     ts__gpu_result (*GetErrorStringOut)(ts__gpu_result, const char **); /* cuGetErrorString */
     /* HIP runtime only */
@@ -68,6 +77,7 @@ typedef struct ts__gpu_calls {
     ts__gpu_result (*Free)(void *);
     ts__gpu_result (*Memcpy)(void *, const void *, size_t, int);
     ts__gpu_result (*EventCreate)(ts__gpu_event *);
+    ts__gpu_result (*HipMemcpyHtoDAsync)(void *, void *, size_t, ts__gpu_stream); /* hipMemcpyHtoDAsync, optional */
     const char *(*GetErrorString)(ts__gpu_result); /* hipGetErrorString */
 } ts__gpu_calls;
 
@@ -105,6 +115,8 @@ typedef struct ts__gpu_dev {
     int max_grid[3];
     char arch[64];
     char fingerprint[512];
+    ts__gpu_stream stream; /* for staged uploads; made by the first staging_alloc */
+    int has_stream;
 } ts__gpu_dev;
 
 struct ts__gpu_driver {
@@ -125,6 +137,7 @@ struct ts__gpu_driver {
     int default_group_size;
     int default_grid[3]; /* when the grid attributes read 0 */
     /* call names in messages */
+    const char *staging_call, *write_async_call; /* "cuMemHostAlloc", "cuMemcpyHtoDAsync" */
     const char *open_call, *alloc_call, *write_call, *read_call, *load_call, *get_function_call, *launch_call, *event_create_call, *sync_call;
     /* binary cache: <prefix>-<key>.<ext>, magic, and the compiler option hashed into the key */
     const char *bin_prefix, *bin_ext, *bin_magic, *bin_key_option;
@@ -140,6 +153,9 @@ struct ts__gpu_driver {
     ts__gpu_result (*copy_to_device)(const ts__gpu_calls *c, void *buf, size_t off, const void *src, size_t n);
     ts__gpu_result (*copy_to_host)(const ts__gpu_calls *c, void *dst, void *buf, size_t off, size_t n);
     ts__gpu_result (*event_create)(const ts__gpu_calls *c, ts__gpu_event *e);
+    /* Optional: queues a copy on stream s; returns -1 without calling when
+     * the driver lacks the symbol. */
+    ts__gpu_result (*copy_to_device_async)(const ts__gpu_calls *c, void *buf, size_t off, const void *src, size_t n, ts__gpu_stream s);
     /* device binary from source for d->arch (malloc'ed; TS_ERR_COMPILE with the log) */
     ts_status (*build)(const ts__gpu_dev *d, const char *source, char **image, size_t *n);
 };
@@ -163,6 +179,12 @@ ts_status ts__gpu_compile(void *dev, const ts_compile_request *req, void **modul
 void ts__gpu_module_free(void *dev, void *module);
 ts_status ts__gpu_launch(void *dev, void *module, const ts_launch_request *req, double *ms);
 ts_status ts__gpu_synchronize(void *dev);
+/* Pinned staging (backend interface v3); TS_ERR_UNSUPPORTED from
+ * staging_alloc when the driver lacks a symbol it needs. */
+ts_status ts__gpu_staging_alloc(void *dev, size_t bytes, void **host, void **handle);
+void ts__gpu_staging_free(void *dev, void *handle);
+ts_status ts__gpu_buffer_write_async(void *dev, void *buf, size_t off, void *handle, const void *host, size_t n);
+ts_status ts__gpu_staging_wait(void *dev, void *handle);
 
 /* A ts_backend for a driver: `init` is the API file's one-line wrapper. */
 #define TS__GPU_BACKEND(backend_name, dialect_value, init_fn)                                                                               \
@@ -171,7 +193,8 @@ ts_status ts__gpu_synchronize(void *dev);
         .device_count = ts__gpu_device_count, .device_open = ts__gpu_device_open, .device_close = ts__gpu_device_close,                   \
         .buffer_alloc = ts__gpu_buffer_alloc, .buffer_free = ts__gpu_buffer_free, .buffer_write = ts__gpu_buffer_write,                   \
         .buffer_read = ts__gpu_buffer_read, .compile = ts__gpu_compile, .module_free = ts__gpu_module_free, .launch = ts__gpu_launch,      \
-        .synchronize = ts__gpu_synchronize,                                                                                                 \
+        .synchronize = ts__gpu_synchronize, .staging_alloc = ts__gpu_staging_alloc, .staging_free = ts__gpu_staging_free,                   \
+        .buffer_write_async = ts__gpu_buffer_write_async, .staging_wait = ts__gpu_staging_wait,                                             \
     }
 
 #endif

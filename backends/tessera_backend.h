@@ -20,7 +20,7 @@
 extern "C" {
 #endif
 
-#define TS_BACKEND_VERSION 2
+#define TS_BACKEND_VERSION 3
 
 /* Source dialects the shared code generator can emit. */
 typedef enum ts_dialect {
@@ -111,6 +111,29 @@ typedef struct ts_backend {
      * threads at once. */
     ts_status (*buffer_map_write)(void *dev, void *buf, size_t offset, size_t bytes, void **host);
     ts_status (*buffer_unmap)(void *dev, void *buf, void *host);
+
+    /* Valid since version 3, optional (NULL: absent). Pinned staging for
+     * discrete devices (CUDA, HIP): uploads fill a few page-locked host
+     * buffers in a ring and copy each to the device asynchronously while
+     * the next is filled (formats/safetensors_upload.c).
+     *
+     * staging_alloc: a page-locked host buffer of `bytes` at *host, and
+     * *handle to name it in the calls below (each handle also carries the
+     * completion event of its last copy). TS_ERR_UNSUPPORTED when the
+     * driver lacks what it needs: the core then uses buffer_write.
+     * staging_free waits for the handle's copy, then frees it.
+     * buffer_write_async: queues a copy of `bytes` from `host` (inside the
+     * handle's buffer) to [offset, offset + bytes) of buf on a stream the
+     * device owns, and records the handle's event after it; returns at
+     * once. The host bytes must stay unchanged, and buf alive, until
+     * staging_wait(handle) returns. staging_wait: blocks until the
+     * handle's last copy is done; a failed copy reports here. A backend
+     * with buffer_map_write does not need these (the core prefers the
+     * mapping). Calls on one device are made one at a time. */
+    ts_status (*staging_alloc)(void *dev, size_t bytes, void **host, void **handle);
+    void (*staging_free)(void *dev, void *handle);
+    ts_status (*buffer_write_async)(void *dev, void *buf, size_t offset, void *handle, const void *host, size_t bytes);
+    ts_status (*staging_wait)(void *dev, void *handle);
 } ts_backend;
 
 /* Entry point of a plugin library. */

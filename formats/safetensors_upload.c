@@ -2,14 +2,19 @@
  *
  * Sections: one tensor (raw chunks straight from the mapping; conversions
  * straight into a mapped host-memory buffer, or through one bounded staging
- * buffer); parallel tensor sets (a whole file or collection); saving a set
- * back.
+ * buffer; both through the pinned ring where the backend has one); parallel tensor sets (a whole file or
+ * collection); saving a set back.
  *
  * Memory bound: a raw upload hands the backend slices of the mapping, at
  * most chunk_bytes each; a converting upload writes into the device buffer
  * itself where the backend maps it (backend v2), else owns one staging
  * buffer of chunk_bytes per thread. None ever holds a whole tensor in host
- * memory besides the device's own buffer. */
+ * memory besides the device's own buffer. Where the backend has pinned
+ * staging and no mapping (backend v3: CUDA, HIP), each thread owns a ring of
+ * ring_slots page-locked buffers of chunk_bytes instead: it fills one (memcpy
+ * or conversion from the mapping), queues its asynchronous copy and moves on,
+ * waiting for a slot's previous copy only before refilling it, so reading
+ * the file and converting overlap the transfers. */
 #include "safetensors_internal.h"
 
 #include <pthread.h>
@@ -20,6 +25,9 @@
 
 /* ---------------------------------------------------------------- one tensor */
 
+#define TS__ST_RING_DEFAULT 3 /* slots: one filling, two copying */
+#define TS__ST_RING_MAX 16
+
 static ts_st_upload_options options_of(const ts_st_upload_options *o) {
     ts_st_upload_options d = TS_ST_UPLOAD_OPTIONS_INIT;
     if (o && o->size >= offsetof(ts_st_upload_options, chunk_bytes) + sizeof o->chunk_bytes) {
@@ -27,6 +35,9 @@ static ts_st_upload_options options_of(const ts_st_upload_options *o) {
         d.chunk_bytes = o->chunk_bytes;
     }
     if (o && o->size >= offsetof(ts_st_upload_options, threads) + sizeof o->threads) d.threads = o->threads;
+    if (o && o->size >= offsetof(ts_st_upload_options, ring_slots) + sizeof o->ring_slots) d.ring_slots = o->ring_slots;
+    if (d.ring_slots <= 0) d.ring_slots = TS__ST_RING_DEFAULT;
+    if (d.ring_slots > TS__ST_RING_MAX) d.ring_slots = TS__ST_RING_MAX;
     if (!d.chunk_bytes) d.chunk_bytes = TS__ST_CHUNK;
     if (d.chunk_bytes < 64) d.chunk_bytes = 64;
     return d;
@@ -84,6 +95,93 @@ TS__VECTORISE static void f16_to_f32(float *restrict dst, const uint8_t *restric
     }
 }
 
+/* The pinned ring (see the file comment). */
+
+/* Slots are allocated on first use (a single small tensor takes one) and
+ * reused round-robin across every tensor the owning thread uploads. `owner`
+ * is the tensor whose copy a slot last queued, for messages. */
+typedef struct st_ring {
+    ts_context *ctx;
+    int k, next;
+    int absent; /* the backend has no staging after all: the unstaged paths */
+    size_t slot_bytes;
+    struct {
+        void *host, *handle;
+        const ts_st_tensor_info *owner;
+    } slot[TS__ST_RING_MAX];
+} st_ring;
+
+static void ring_init(st_ring *r, ts_context *ctx, const ts_st_upload_options *o) {
+    memset(r, 0, sizeof *r);
+    r->ctx = ctx;
+    r->k = o->ring_slots;
+    r->slot_bytes = o->chunk_bytes;
+    r->absent = !ts__context_has_staging(ctx);
+}
+
+/* Waits for one slot's queued copy; a failure names the tensor it carried. */
+static ts_status ring_wait(st_ring *r, int i, const ts_st_tensor_info *current) {
+    if (!r->slot[i].handle) return TS_OK;
+    ts_status s = ts__staging_wait(r->ctx, r->slot[i].handle);
+    const ts_st_tensor_info *o = r->slot[i].owner;
+    if (s && o && o != current) ts__error_prefix("the copy of tensor '%.*s' (queued earlier)", TS__ST_QUOTE, o->name);
+    return s;
+}
+
+/* Waits for every slot; returns the first failure and, when `failed` is
+ * not NULL, the tensor whose copy failed. */
+static ts_status ring_drain(st_ring *r, const ts_st_tensor_info *current, const ts_st_tensor_info **failed) {
+    ts_status first = TS_OK;
+    char why[1024] = "";
+    for (int i = 0; i < r->k; i++) {
+        const ts_st_tensor_info *o = r->slot[i].owner;
+        ts_status s = ring_wait(r, i, current);
+        if (s && !first) {
+            first = s;
+            snprintf(why, sizeof why, "%s", ts_last_error());
+            if (failed) *failed = o;
+        }
+    }
+    return first ? ts__error(first, "%s", why) : TS_OK;
+}
+
+static void ring_free(st_ring *r) {
+    for (int i = 0; i < r->k; i++) ts__staging_free(r->ctx, r->slot[i].handle);
+    memset(r->slot, 0, sizeof r->slot);
+}
+
+/* Uploads one tensor through the ring: raw bytes memcpy'd, f16/bf16
+ * converted to f32, chunk by chunk from the file's mapping. Copies may
+ * still be in flight on return (ring_drain). */
+static ts_status ring_upload(st_ring *r, ts_tensor *t, const ts_st_tensor_info *info, ts_dtype from, ts_dtype td, pthread_mutex_t *lock) {
+    const uint8_t *src = info->data;
+    int convert = td != from;
+    size_t per = convert ? r->slot_bytes / sizeof(float) : r->slot_bytes;
+    size_t total = convert ? (size_t)info->numel : info->nbytes;
+    ts_status s = TS_OK;
+    for (size_t at = 0; at < total && !s; at += per) {
+        size_t n = total - at < per ? total - at : per;
+        int i = r->next;
+        if (lock) pthread_mutex_lock(lock);
+        if (!r->slot[i].handle) s = ts__staging_alloc(r->ctx, r->slot_bytes, &r->slot[i].host, &r->slot[i].handle);
+        else s = ring_wait(r, i, info);
+        if (lock) pthread_mutex_unlock(lock);
+        if (s) break;
+        if (!convert) memcpy(r->slot[i].host, src + at, n);
+        else if (from == TS_F16) f16_to_f32(r->slot[i].host, src + 2 * at, n);
+        else bf16_to_f32(r->slot[i].host, src + 2 * at, n);
+        size_t off = convert ? at * sizeof(float) : at, bytes = convert ? n * sizeof(float) : n;
+        if (lock) pthread_mutex_lock(lock);
+        s = ts__tensor_write_async(t, off, r->slot[i].handle, r->slot[i].host, bytes);
+        if (lock) pthread_mutex_unlock(lock);
+        if (!s) {
+            r->slot[i].owner = info;
+            r->next = (i + 1) % r->k;
+        }
+    }
+    return s;
+}
+
 static ts_status create_for(ts_context *ctx, const ts_st_tensor_info *info, ts_dtype td, ts_tensor **t) {
     if (info->rank > TS_MAX_RANK)
         return ts__error(TS_ERR_UNSUPPORTED, "rank %d is above the runtime's limit of %d", info->rank, TS_MAX_RANK);
@@ -98,9 +196,11 @@ static ts_status create_for(ts_context *ctx, const ts_st_tensor_info *info, ts_d
 
 /* `lock`, when not NULL, is held around every backend call (backends not
  * known to be thread-safe, under parallel uploads). `stage` is a staging
- * buffer of o->chunk_bytes (converting uploads only). */
+ * buffer of o->chunk_bytes (converting uploads only); `ring` the thread's
+ * pinned ring, used where the backend has one and no mapping (its copies
+ * may be in flight on return). */
 static ts_status upload_one(ts_context *ctx, const ts_st_tensor_info *info, const ts_st_upload_options *o, pthread_mutex_t *lock,
-                            float *stage, ts_tensor **out) {
+                            float *stage, st_ring *ring, ts_tensor **out) {
     ts_dtype td;
     ts_status s = target_dtype(ctx, info, o, &td);
     if (s) return s;
@@ -128,7 +228,16 @@ static ts_status upload_one(ts_context *ctx, const ts_st_tensor_info *info, cons
         if (lock) pthread_mutex_unlock(lock);
         if (m && m != TS_ERR_UNSUPPORTED) s = m;
     }
-    if (s) {
+    int staged = 0;
+    if (!s && !direct && ring && !ring->absent && out_bytes && (td == from || from == TS_F16 || from == TS_BF16)) {
+        s = ring_upload(ring, t, info, from, td, lock);
+        if (s == TS_ERR_UNSUPPORTED && !ring->slot[0].handle) { /* no staging after all: the unstaged paths, from now on */
+            ring->absent = 1;
+            ts_clear_error();
+            s = TS_OK;
+        } else staged = 1;
+    }
+    if (s || staged) {
     } else if (direct) {
         if (from == TS_F16) f16_to_f32(direct, src, (size_t)info->numel);
         else bf16_to_f32(direct, src, (size_t)info->numel);
@@ -155,6 +264,12 @@ static ts_status upload_one(ts_context *ctx, const ts_st_tensor_info *info, cons
     }
     if (s) {
         if (lock) pthread_mutex_lock(lock);
+        if (staged) { /* no copy may still target t's buffer; keep the message of s */
+            char why[1024];
+            snprintf(why, sizeof why, "%s", ts_last_error());
+            ring_drain(ring, info, NULL);
+            ts__error(s, "%s", why);
+        }
         ts_tensor_destroy(t);
         if (lock) pthread_mutex_unlock(lock);
         return s;
@@ -164,8 +279,8 @@ static ts_status upload_one(ts_context *ctx, const ts_st_tensor_info *info, cons
 }
 
 static ts_status upload_prefixed(ts_context *ctx, const ts_st_tensor_info *info, const ts_st_upload_options *o, pthread_mutex_t *lock,
-                                 float *stage, ts_tensor **out) {
-    ts_status s = upload_one(ctx, info, o, lock, stage, out);
+                                 float *stage, st_ring *ring, ts_tensor **out) {
+    ts_status s = upload_one(ctx, info, o, lock, stage, ring, out);
     if (s) ts__error_prefix("uploading tensor '%.*s' (%s)", TS__ST_QUOTE, info->name, ts_st_dtype_name(info->dtype));
     return s;
 }
@@ -178,7 +293,17 @@ ts_status ts_st_upload(ts_context *ctx, const ts_st_tensor_info *info, const ts_
     ts_st_upload_options o = options_of(opts);
     float *stage = malloc(o.chunk_bytes);
     if (!stage) return ts__error(TS_ERR_OUT_OF_MEMORY, "out of memory for a %zu-byte staging buffer", o.chunk_bytes);
-    ts_status s = upload_prefixed(ctx, info, &o, NULL, stage, out);
+    st_ring ring;
+    ring_init(&ring, ctx, &o);
+    ts_status s = upload_prefixed(ctx, info, &o, NULL, stage, &ring, out);
+    ts_status d = s ? TS_OK : ring_drain(&ring, NULL, NULL);
+    if (d) {
+        ts__error_prefix("uploading tensor '%.*s' (%s)", TS__ST_QUOTE, info->name, ts_st_dtype_name(info->dtype));
+        s = d;
+        ts_tensor_destroy(*out);
+        *out = NULL;
+    }
+    ring_free(&ring);
     free(stage);
     return s;
 }
@@ -230,26 +355,41 @@ typedef struct upload_job {
     char message[1024];
 } upload_job;
 
+/* Records failure s (message in ts_last_error) of tensor i if it is the lowest so far. */
+static void job_fail(upload_job *j, size_t i, ts_status s) {
+    pthread_mutex_lock(&j->mu);
+    if (i < j->fail_at) {
+        j->fail_at = i;
+        j->status = s;
+        snprintf(j->message, sizeof j->message, "%s", ts_last_error());
+    }
+    pthread_mutex_unlock(&j->mu);
+}
+
 static void *upload_worker(void *arg) {
     upload_job *j = arg;
     float *stage = malloc(j->o->chunk_bytes);
+    st_ring ring;
+    ring_init(&ring, j->ctx, j->o);
     for (;;) {
         pthread_mutex_lock(&j->mu);
         size_t i = j->next < j->fail_at ? j->next++ : SIZE_MAX;
         pthread_mutex_unlock(&j->mu);
         if (i == SIZE_MAX) break;
-        ts_status s = stage ? upload_prefixed(j->ctx, &j->infos[i], j->o, j->backend_lock, stage, &j->set->e[i].t)
+        ts_status s = stage ? upload_prefixed(j->ctx, &j->infos[i], j->o, j->backend_lock, stage, &ring, &j->set->e[i].t)
                             : ts__error(TS_ERR_OUT_OF_MEMORY, "out of memory for a %zu-byte staging buffer", j->o->chunk_bytes);
-        if (s) {
-            pthread_mutex_lock(&j->mu);
-            if (i < j->fail_at) {
-                j->fail_at = i;
-                j->status = s;
-                snprintf(j->message, sizeof j->message, "%s", ts_last_error());
-            }
-            pthread_mutex_unlock(&j->mu);
-        }
+        if (s) job_fail(j, i, s);
     }
+    /* the last copies: a failure belongs to the tensor that queued it */
+    const ts_st_tensor_info *failed = NULL;
+    if (j->backend_lock) pthread_mutex_lock(j->backend_lock);
+    ts_status s = ring_drain(&ring, NULL, &failed);
+    if (s && failed) {
+        ts__error_prefix("uploading tensor '%.*s' (%s)", TS__ST_QUOTE, failed->name, ts_st_dtype_name(failed->dtype));
+        job_fail(j, (size_t)(failed - j->infos), s);
+    }
+    ring_free(&ring);
+    if (j->backend_lock) pthread_mutex_unlock(j->backend_lock);
     free(stage);
     return NULL;
 }
@@ -285,7 +425,8 @@ static ts_status upload_list(ts_context *ctx, const ts_st_tensor_info *infos, si
         }
         if (infos[i].rank) memcpy(e->fshape, infos[i].shape, (size_t)infos[i].rank * sizeof *e->fshape);
     }
-    int threads = o.threads > 0 ? o.threads : default_threads();
+    /* one thread by default where a ring overlaps the copies: the link, not the CPU, bounds those */
+    int threads = o.threads > 0 ? o.threads : ts__context_has_staging(ctx) ? 1 : default_threads();
     if ((size_t)threads > n) threads = n ? (int)n : 1;
     if (threads > 64) threads = 64;
     upload_job j = {.ctx = ctx, .infos = infos, .set = set, .n = n, .o = &o, .fail_at = n};

@@ -217,8 +217,14 @@ typedef struct ts_st_upload_options {
      * same whatever the count. Backends other than ref and opencl get one
      * call at a time (conversion still runs in parallel). */
     int threads;
+    /* Since the third version: on backends with pinned staging and no
+     * mapping (CUDA, HIP), the number of page-locked buffers of
+     * chunk_bytes each in the ring through which each thread uploads (one
+     * is filled while the others copy); 0: 3, at most 16. With threads
+     * left 0 such a backend uploads with one thread. */
+    int ring_slots;
 } ts_st_upload_options;
-#define TS_ST_UPLOAD_OPTIONS_INIT {sizeof(ts_st_upload_options), TS_ST_CONVERT_IF_UNSUPPORTED, 0, 0}
+#define TS_ST_UPLOAD_OPTIONS_INIT {sizeof(ts_st_upload_options), TS_ST_CONVERT_IF_UNSUPPORTED, 0, 0, 0}
 
 /* Creates a tensor on `ctx` holding the file tensor `info` (opts NULL: the
  * defaults). A scalar becomes shape [1]; ranks above TS_MAX_RANK and dtypes

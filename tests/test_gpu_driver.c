@@ -4,7 +4,13 @@
  * layer passes (device, caps, buffers, the kernel image, the launch's grid,
  * block and every kernel parameter's bytes), and each can be made to fail
  * (fault injection), so these tests check the argument marshalling against
- * the documented argument order (codegen/dialect.h) and the error paths. */
+ * the documented argument order (codegen/dialect.h) and the error paths.
+ *
+ * Pinned staging (backend v3): the fake's asynchronous copies are only
+ * queued; they happen when an event recorded after them is synchronised
+ * (or the context is), reading the pinned buffer as it is then. So an
+ * upload that refills a slot before waiting for its copy gets wrong data
+ * here, as it would on a GPU. */
 #include <criterion/criterion.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -14,6 +20,7 @@
 #include "dialect.h"
 #include "gpu_driver.h"
 #include "kernels.h"
+#include "tessera_safetensors.h"
 
 /* ---------------------------------------------------------------- the fake driver */
 
@@ -27,7 +34,31 @@ static struct {
     int launched;
     unsigned char params[128][8];
     int nparams_seen;
+    /* pinned staging */
+    int no_staging;                 /* leave the staging symbols out of the table */
+    int fail_host_alloc;            /* the Nth cuMemHostAlloc fails (out of memory) */
+    int fail_async;                 /* the Nth cuMemcpyHtoDAsync is refused */
+    int fail_async_exec;            /* the Nth queued copy fails when it runs (reported at the wait) */
+    int nhost, host_live, dev_live, streams, nasync;
+    int queued, done, max_pending;  /* copies queued, performed; most outstanding at once */
+    struct { char *dst; const char *src; size_t n; } q[4096];
 } fk;
+
+#define FAKE_STREAM ((ts__gpu_stream)(uintptr_t)0x3000)
+
+typedef struct fake_event {
+    int seq; /* copies queued before it was recorded */
+} fake_event;
+
+/* Performs queued copies up to (not including) `upto`; 700 when one of them is the failing one. */
+static int fk_perform(int upto) {
+    int r = 0;
+    for (; fk.done < upto; fk.done++) {
+        if (fk.done + 1 == fk.fail_async_exec) r = 700;
+        else memcpy(fk.q[fk.done].dst, fk.q[fk.done].src, fk.q[fk.done].n);
+    }
+    return r;
+}
 
 static int f_init(unsigned flags) { return flags ? 1 : fk.fail_init; }
 static int f_version(int *v) { return *v = 12040, 0; }
@@ -47,7 +78,27 @@ static int f_attr(int *v, int which, int dev) {
     return 0;
 }
 static int f_mem(size_t *n, int dev) { return (void)dev, *n = (size_t)1 << 30, 0; }
-static int f_sync(void) { return 0; }
+static int f_sync(void) { return fk_perform(fk.queued), 0; }
+static int f_host_alloc(void **p, size_t n, unsigned flags) {
+    if (flags) return 1;
+    if (++fk.nhost == fk.fail_host_alloc) return 2;
+    *p = malloc(n);
+    fk.host_live++;
+    return 0;
+}
+static int f_host_free(void *p) { return free(p), fk.host_live--, 0; }
+static int f_stream_create(ts__gpu_stream *s, unsigned flags) { return *s = FAKE_STREAM, fk.streams++, flags != 0; }
+static int f_stream_destroy(ts__gpu_stream s) { return fk_perform(fk.queued), fk.streams--, s != FAKE_STREAM; }
+static int f_memcpy_async(unsigned long long dst, const void *src, size_t n, ts__gpu_stream s) {
+    if (s != FAKE_STREAM || fk.queued >= 4096) return 1;
+    if (++fk.nasync == fk.fail_async) return 700;
+    fk.q[fk.queued].dst = (char *)(uintptr_t)dst;
+    fk.q[fk.queued].src = src;
+    fk.q[fk.queued].n = n;
+    fk.queued++;
+    if (fk.queued - fk.done > fk.max_pending) fk.max_pending = fk.queued - fk.done;
+    return 0;
+}
 static int f_load(ts__gpu_module *m, const void *image) {
     if (fk.fail_load) return 200;
     snprintf(fk.image, sizeof fk.image, "%.60s", (const char *)image);
@@ -75,8 +126,16 @@ static int f_launch(ts__gpu_function f, unsigned gx, unsigned gy, unsigned gz, u
     fk.launched++;
     return 0;
 }
-static int f_ev_record(ts__gpu_event e, ts__gpu_stream s) { return !e || s; }
-static int f_ev_sync(ts__gpu_event e) { return e ? fk.fail_event_sync : 1; }
+static int f_ev_record(ts__gpu_event e, ts__gpu_stream s) {
+    if (!e || (s && s != FAKE_STREAM)) return 1;
+    ((fake_event *)e)->seq = fk.queued;
+    return 0;
+}
+static int f_ev_sync(ts__gpu_event e) {
+    if (!e) return 1;
+    int r = fk_perform(((fake_event *)e)->seq);
+    return r ? r : fk.fail_event_sync;
+}
 static int f_ev_elapsed(float *ms, ts__gpu_event a, ts__gpu_event b) { return *ms = 1.5f, !a || !b; }
 static int f_ev_destroy(ts__gpu_event e) { return free(e), 0; }
 static const char *f_errstr(int r) { return r == 2 ? "fakeErrorOutOfMemory" : r == 700 ? "fakeErrorIllegalAddress" : "fakeError"; }
@@ -98,16 +157,20 @@ static ts__gpu_result fk_alloc(const ts__gpu_calls *c, size_t n, void **buf) {
     if (fk.fail_alloc) return 2;
     *buf = calloc(1, n ? n : 1);
     if (fk.nallocs < 16) fk.allocs[fk.nallocs++] = *buf;
+    fk.dev_live++;
     return 0;
 }
-static ts__gpu_result fk_free(const ts__gpu_calls *c, void *buf) { return (void)c, free(buf), 0; }
+static ts__gpu_result fk_free(const ts__gpu_calls *c, void *buf) { return (void)c, free(buf), fk.dev_live--, 0; }
 static ts__gpu_result fk_to_dev(const ts__gpu_calls *c, void *buf, size_t off, const void *src, size_t n) {
     return (void)c, memcpy((char *)buf + off, src, n), 0;
 }
 static ts__gpu_result fk_to_host(const ts__gpu_calls *c, void *dst, void *buf, size_t off, size_t n) {
     return (void)c, memcpy(dst, (char *)buf + off, n), 0;
 }
-static ts__gpu_result fk_event(const ts__gpu_calls *c, ts__gpu_event *e) { return (void)c, *e = malloc(1), 0; }
+static ts__gpu_result fk_event(const ts__gpu_calls *c, ts__gpu_event *e) { return (void)c, *e = calloc(1, sizeof(fake_event)), 0; }
+static ts__gpu_result fk_to_dev_async(const ts__gpu_calls *c, void *buf, size_t off, const void *src, size_t n, ts__gpu_stream s) {
+    return c->MemcpyHtoDAsync((unsigned long long)(uintptr_t)buf + off, src, n, s);
+}
 static ts_status fk_build(const ts__gpu_dev *d, const char *source, char **image, size_t *n) {
     (void)d;
     *image = strdup(source);
@@ -125,7 +188,8 @@ static const ts__gpu_driver fake_driver = {
     .launch_call = "fakeLaunch", .event_create_call = "fakeEventCreate", .sync_call = "fakeSync", .bin_prefix = "fake", .bin_ext = "bin",
     .bin_magic = "TSFAKE01", .bin_key_option = "", .describe_error = fk_describe_error, .open = fk_open, .release = NULL, .make_current = fk_current,
     .describe = fk_describe, .mem_alloc = fk_alloc, .mem_free = fk_free, .copy_to_device = fk_to_dev, .copy_to_host = fk_to_host,
-    .event_create = fk_event, .build = fk_build,
+    .event_create = fk_event, .build = fk_build, .staging_call = "fakeMemHostAlloc", .write_async_call = "fakeMemcpyHtoDAsync",
+    .copy_to_device_async = fk_to_dev_async,
 };
 
 /* The backend: the layer's entries over a state whose call table holds the
@@ -150,6 +214,13 @@ static ts_status fake_init(void **state) {
     c->EventSynchronize = f_ev_sync;
     c->EventElapsedTime = f_ev_elapsed;
     c->EventDestroy = f_ev_destroy;
+    if (!fk.no_staging) {
+        c->HostAlloc = f_host_alloc;
+        c->HostFree = f_host_free;
+        c->StreamCreate = f_stream_create;
+        c->StreamDestroy = f_stream_destroy;
+        c->MemcpyHtoDAsync = f_memcpy_async;
+    }
     if (c->Init(0)) {
         free(st);
         return ts__error(TS_ERR_UNAVAILABLE, "fake init failed");
@@ -386,4 +457,218 @@ Test(gpu_driver, init_reports_a_missing_library_and_a_missing_symbol) {
     cr_expect_eq(ts__gpu_init(&d, &st), TS_ERR_UNAVAILABLE);
     cr_expect(strstr(ts_last_error(), "no fakeInitNotInLibc"), "%s", ts_last_error());
     cr_expect_null(st);
+}
+
+/* ---------------------------------------------------------------- staged Safetensors uploads */
+
+/* A file whose tensors, sorted by name, take these copies with 4 KiB slots:
+ * a_small 1 (copy 1), b_big 3 (2-4), c_bf16 3 (5-7: 3000 bf16 -> 12000
+ * bytes of f32), d_exact 1 (8), e_f16 1 (9), then s00..s19 one each. */
+#define SLOT 4096
+static void *staged_file(size_t *n) {
+    ts_st_writer *w;
+    cr_assert_eq(ts_st_writer_create(&w), TS_OK);
+    unsigned char *buf = malloc(12000);
+    for (int k = 0; k < 12000; k++) buf[k] = (unsigned char)(k * 7 + 3);
+    uint16_t *h = malloc(3000 * 2);
+    for (int k = 0; k < 3000; k++) h[k] = ts__float_to_bf16((float)(k - 1500) * 0.375f);
+    cr_assert_eq(ts_st_writer_add(w, "a_small", TS_ST_F32, 1, (uint64_t[]){25}, buf, 100), TS_OK);
+    cr_assert_eq(ts_st_writer_add(w, "b_big", TS_ST_F32, 2, (uint64_t[]){50, 50}, buf + 1, 10000), TS_OK);
+    cr_assert_eq(ts_st_writer_add(w, "c_bf16", TS_ST_BF16, 1, (uint64_t[]){3000}, h, 6000), TS_OK);
+    cr_assert_eq(ts_st_writer_add(w, "d_exact", TS_ST_F32, 1, (uint64_t[]){1024}, buf + 2, SLOT), TS_OK);
+    for (int k = 0; k < 500; k++) h[k] = ts__float_to_half((float)(k - 250) * 0.125f);
+    cr_assert_eq(ts_st_writer_add(w, "e_f16", TS_ST_F16, 1, (uint64_t[]){500}, h, 1000), TS_OK);
+    for (int i = 0; i < 20; i++) {
+        char name[8];
+        snprintf(name, sizeof name, "s%02d", i);
+        cr_assert_eq(ts_st_writer_add(w, name, TS_ST_F32, 1, (uint64_t[]){(uint64_t)(i + 1)}, buf + 3 + i, (size_t)(i + 1) * 4), TS_OK);
+    }
+    void *img;
+    cr_assert_eq(ts_st_writer_serialize(w, &img, n), TS_OK);
+    ts_st_writer_destroy(w);
+    free(buf);
+    free(h);
+    return img;
+}
+
+static ts_st_upload_options staged_options(void) {
+    ts_st_upload_options o = TS_ST_UPLOAD_OPTIONS_INIT;
+    o.convert = TS_ST_CONVERT_ALWAYS;
+    o.chunk_bytes = SLOT;
+    return o;
+}
+
+/* Every tensor of the set against the file: raw bytes identical, f16/bf16
+ * as the library's scalar converters give them. */
+static void check_set(const ts_st_file *f, const ts_st_tensor_set *set) {
+    cr_assert_eq(ts_st_tensor_set_count(set), ts_st_count(f));
+    for (size_t i = 0; i < ts_st_count(f); i++) {
+        ts_st_tensor_info info;
+        ts_st_tensor_at(f, i, &info);
+        ts_tensor *t = ts_st_tensor_set_find(set, info.name);
+        cr_assert(t, "%s missing", info.name);
+        int conv = info.dtype == TS_ST_F16 || info.dtype == TS_ST_BF16;
+        size_t nb = conv ? (size_t)info.numel * 4 : info.nbytes;
+        unsigned char *got = malloc(nb), *want = malloc(nb);
+        cr_assert_eq(ts_tensor_read(t, got, nb), TS_OK, "%s", ts_last_error());
+        if (!conv) memcpy(want, info.data, nb);
+        for (size_t k = 0; conv && k < (size_t)info.numel; k++) {
+            uint16_t h;
+            memcpy(&h, (const char *)info.data + 2 * k, 2);
+            float v = info.dtype == TS_ST_F16 ? ts__half_to_float(h) : ts__bf16_to_float(h);
+            memcpy(want + 4 * k, &v, 4);
+        }
+        cr_expect_eq(memcmp(got, want, nb), 0, "%s differs after the staged upload", info.name);
+        free(got);
+        free(want);
+    }
+}
+
+Test(gpu_driver, staged_upload_matches_the_file_through_a_reused_ring_of_three) {
+    size_t n;
+    void *img = staged_file(&n);
+    ts_st_file *f;
+    cr_assert_eq(ts_st_open_memory(img, n, &f), TS_OK);
+    ts_context *ctx;
+    cr_assert_eq(ts_context_create("fakegpu", 0, &ctx), TS_OK, "%s", ts_last_error());
+    ts_st_upload_options o = staged_options();
+    ts_st_tensor_set *set = NULL;
+    cr_assert_eq(ts_st_upload_file(ctx, f, &o, &set), TS_OK, "%s", ts_last_error());
+    cr_expect_eq(fk.nhost, 3, "pinned buffers allocated: %d", fk.nhost);
+    cr_expect_eq(fk.host_live, 0, "the ring is freed after the upload");
+    cr_expect_eq(fk.queued, 29, "one copy per slot-sized piece");
+    cr_expect_eq(fk.done, fk.queued, "every copy waited for before the upload returns");
+    cr_expect_geq(fk.max_pending, 2, "copies overlap the filling of the next slot");
+    check_set(f, set);
+    ts_st_tensor_set_destroy(set);
+    /* ring_slots 5: five buffers */
+    memset(&fk, 0, sizeof fk);
+    o.ring_slots = 5;
+    cr_assert_eq(ts_st_upload_file(ctx, f, &o, &set), TS_OK, "%s", ts_last_error());
+    cr_expect_eq(fk.nhost, 5);
+    cr_expect_eq(fk.host_live, 0);
+    check_set(f, set);
+    ts_st_tensor_set_destroy(set);
+    ts_context_destroy(ctx);
+    ts_st_close(f);
+    free(img);
+}
+
+Test(gpu_driver, staged_upload_of_one_tensor_and_in_parallel) {
+    size_t n;
+    void *img = staged_file(&n);
+    ts_st_file *f;
+    cr_assert_eq(ts_st_open_memory(img, n, &f), TS_OK);
+    ts_context *ctx;
+    cr_assert_eq(ts_context_create("fakegpu", 0, &ctx), TS_OK, "%s", ts_last_error());
+    ts_st_upload_options o = staged_options();
+    ts_st_tensor_info info;
+    cr_assert_eq(ts_st_find(f, "c_bf16", &info), TS_OK);
+    ts_tensor *t = NULL;
+    cr_assert_eq(ts_st_upload(ctx, &info, &o, &t), TS_OK, "%s", ts_last_error());
+    cr_expect_eq(fk.nhost, 3);
+    cr_expect_eq(fk.host_live, 0);
+    float got[3000];
+    cr_assert_eq(ts_tensor_read(t, got, sizeof got), TS_OK);
+    for (int k = 0; k < 3000; k++) cr_expect_eq(got[k], ts__bf16_to_float(ts__float_to_bf16((float)(k - 1500) * 0.375f)), "c_bf16[%d]", k);
+    ts_tensor_destroy(t);
+    /* explicit threads: a ring each, the backend called one at a time */
+    memset(&fk, 0, sizeof fk);
+    o.threads = 4;
+    ts_st_tensor_set *set = NULL;
+    cr_assert_eq(ts_st_upload_file(ctx, f, &o, &set), TS_OK, "%s", ts_last_error());
+    cr_expect_leq(fk.nhost, 12);
+    cr_expect_eq(fk.host_live, 0);
+    check_set(f, set);
+    ts_st_tensor_set_destroy(set);
+    ts_context_destroy(ctx);
+    ts_st_close(f);
+    free(img);
+}
+
+Test(gpu_driver, without_the_staging_symbols_uploads_take_the_synchronous_copy) {
+    fk.no_staging = 1;
+    size_t n;
+    void *img = staged_file(&n);
+    ts_st_file *f;
+    cr_assert_eq(ts_st_open_memory(img, n, &f), TS_OK);
+    ts_context *ctx;
+    cr_assert_eq(ts_context_create("fakegpu", 0, &ctx), TS_OK, "%s", ts_last_error());
+    ts_st_upload_options o = staged_options();
+    ts_st_tensor_set *set = NULL;
+    cr_assert_eq(ts_st_upload_file(ctx, f, &o, &set), TS_OK, "%s", ts_last_error());
+    cr_expect_eq(fk.nhost, 0);
+    cr_expect_eq(fk.queued, 0);
+    check_set(f, set);
+    ts_st_tensor_set_destroy(set);
+    ts_context_destroy(ctx);
+    ts_st_close(f);
+    free(img);
+}
+
+/* Uploads the staged file expecting status `want` and a message with both strings; nothing may stay allocated. */
+static void staged_failure(ts_status want, const char *s1, const char *s2) {
+    size_t n;
+    void *img = staged_file(&n);
+    ts_st_file *f;
+    cr_assert_eq(ts_st_open_memory(img, n, &f), TS_OK);
+    ts_context *ctx;
+    cr_assert_eq(ts_context_create("fakegpu", 0, &ctx), TS_OK, "%s", ts_last_error());
+    ts_st_upload_options o = staged_options();
+    ts_st_tensor_set *set = (ts_st_tensor_set *)&o;
+    cr_expect_eq(ts_st_upload_file(ctx, f, &o, &set), want, "%s", ts_last_error());
+    cr_expect_null(set);
+    cr_expect(strstr(ts_last_error(), s1), "%s", ts_last_error());
+    cr_expect(strstr(ts_last_error(), s2), "%s", ts_last_error());
+    cr_expect_eq(fk.host_live, 0, "pinned buffers left: %d", fk.host_live);
+    cr_expect_eq(fk.dev_live, 0, "device buffers left: %d", fk.dev_live);
+    ts_context_destroy(ctx);
+    ts_st_close(f);
+    free(img);
+}
+
+Test(gpu_driver, a_refused_async_copy_names_the_tensor_and_frees_everything) {
+    fk.fail_async = 5; /* c_bf16's first piece */
+    staged_failure(TS_ERR_DEVICE, "uploading tensor 'c_bf16' (BF16)", "fakegpu: fakeMemcpyHtoDAsync failed: fakeErrorIllegalAddress (700)");
+}
+
+Test(gpu_driver, a_failed_pinned_allocation_names_the_tensor_and_frees_everything) {
+    fk.fail_host_alloc = 2; /* the second slot, for b_big's first piece */
+    staged_failure(TS_ERR_OUT_OF_MEMORY, "uploading tensor 'b_big' (F32)", "fakegpu: fakeMemHostAlloc failed: fakeErrorOutOfMemory (2)");
+}
+
+Test(gpu_driver, a_copy_failing_on_the_device_names_the_tensor_that_queued_it) {
+    fk.fail_async_exec = 3; /* b_big's second piece; found when its slot is refilled for c_bf16 */
+    staged_failure(TS_ERR_DEVICE, "the copy of tensor 'b_big' (queued earlier)", "fakeMemcpyHtoDAsync failed: fakeErrorIllegalAddress (700)");
+}
+
+Test(gpu_driver, a_copy_failing_in_the_last_wait_names_its_tensor) {
+    fk.fail_async_exec = 29; /* s19's, the last: found by the final drain */
+    staged_failure(TS_ERR_DEVICE, "uploading tensor 's19' (F32)", "fakeMemcpyHtoDAsync failed");
+}
+
+/* A table that says version 2 gets no staging, whatever lies past its end. */
+static ts_backend fake_backend_v2;
+
+Test(gpu_driver, a_version_2_table_is_never_asked_to_stage) {
+    fake_backend_v2 = fake_backend;
+    fake_backend_v2.version = 2;
+    fake_backend_v2.name = "fakegpu_v2";
+    cr_assert_eq(ts_backend_register(&fake_backend_v2), TS_OK, "%s", ts_last_error());
+    size_t n;
+    void *img = staged_file(&n);
+    ts_st_file *f;
+    cr_assert_eq(ts_st_open_memory(img, n, &f), TS_OK);
+    ts_context *ctx;
+    cr_assert_eq(ts_context_create("fakegpu_v2", 0, &ctx), TS_OK, "%s", ts_last_error());
+    ts_st_upload_options o = staged_options();
+    ts_st_tensor_set *set = NULL;
+    cr_assert_eq(ts_st_upload_file(ctx, f, &o, &set), TS_OK, "%s", ts_last_error());
+    cr_expect_eq(fk.nhost, 0);
+    cr_expect_eq(fk.queued, 0);
+    check_set(f, set);
+    ts_st_tensor_set_destroy(set);
+    ts_context_destroy(ctx);
+    ts_st_close(f);
+    free(img);
 }

@@ -196,6 +196,12 @@ static const ts__gpu_sym cu_syms[] = {
     TS__GPU_SYM(ts__gpu_calls, EventElapsedTime, "cuEventElapsedTime_v2", "cuEventElapsedTime", 1),
     TS__GPU_SYM(ts__gpu_calls, EventDestroy, "cuEventDestroy_v2", "cuEventDestroy", 1),
     TS__GPU_SYM(ts__gpu_calls, GetErrorName, "cuGetErrorName", NULL, 0),
+    /* pinned staging: optional, uploads fall back to cuMemcpyHtoD */
+    TS__GPU_SYM(ts__gpu_calls, HostAlloc, "cuMemHostAlloc", NULL, 0),
+    TS__GPU_SYM(ts__gpu_calls, HostFree, "cuMemFreeHost", NULL, 0),
+    TS__GPU_SYM(ts__gpu_calls, MemcpyHtoDAsync, "cuMemcpyHtoDAsync_v2", "cuMemcpyHtoDAsync", 0),
+    TS__GPU_SYM(ts__gpu_calls, StreamCreate, "cuStreamCreate", NULL, 0),
+    TS__GPU_SYM(ts__gpu_calls, StreamDestroy, "cuStreamDestroy_v2", "cuStreamDestroy", 0),
     TS__GPU_SYM(ts__gpu_calls, GetErrorStringOut, "cuGetErrorString", NULL, 0),
 };
 
@@ -248,6 +254,10 @@ static ts__gpu_result cu_copy_to_host(const ts__gpu_calls *c, void *dst, void *b
 }
 
 static ts__gpu_result cu_event_create(const ts__gpu_calls *c, ts__gpu_event *e) { return c->EventCreateWithFlags(e, 0); }
+
+static ts__gpu_result cu_copy_to_device_async(const ts__gpu_calls *c, void *buf, size_t off, const void *src, size_t n, ts__gpu_stream s) {
+    return c->MemcpyHtoDAsync ? c->MemcpyHtoDAsync((unsigned long long)(uintptr_t)buf + off, src, n, s) : -1;
+}
 
 /* The highest arch this NVRTC supports that is not newer than the device
  * (a device newer than the toolkit runs PTX JIT-compiled by the driver). */
@@ -303,6 +313,8 @@ static const ts__gpu_driver cuda_driver = {
     .open_call = "opening the device (cuDevicePrimaryCtxRetain)",
     .alloc_call = "cuMemAlloc",
     .write_call = "cuMemcpyHtoD",
+    .staging_call = "cuMemHostAlloc",
+    .write_async_call = "cuMemcpyHtoDAsync",
     .read_call = "cuMemcpyDtoH",
     .load_call = "cuModuleLoadData",
     .get_function_call = "cuModuleGetFunction",
@@ -323,6 +335,7 @@ static const ts__gpu_driver cuda_driver = {
     .copy_to_device = cu_copy_to_device,
     .copy_to_host = cu_copy_to_host,
     .event_create = cu_event_create,
+    .copy_to_device_async = cu_copy_to_device_async,
     .build = cu_build,
 };
 

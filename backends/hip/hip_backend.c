@@ -186,6 +186,12 @@ static const ts__gpu_sym hip_syms[] = {
     TS__GPU_SYM(ts__gpu_calls, EventElapsedTime, "hipEventElapsedTime", NULL, 1),
     TS__GPU_SYM(ts__gpu_calls, EventDestroy, "hipEventDestroy", NULL, 1),
     TS__GPU_SYM(ts__gpu_calls, GetErrorString, "hipGetErrorString", NULL, 0),
+    /* pinned staging: optional, uploads fall back to hipMemcpy */
+    TS__GPU_SYM(ts__gpu_calls, HostAlloc, "hipHostMalloc", NULL, 0),
+    TS__GPU_SYM(ts__gpu_calls, HostFree, "hipHostFree", NULL, 0),
+    TS__GPU_SYM(ts__gpu_calls, HipMemcpyHtoDAsync, "hipMemcpyHtoDAsync", NULL, 0),
+    TS__GPU_SYM(ts__gpu_calls, StreamCreate, "hipStreamCreateWithFlags", NULL, 0),
+    TS__GPU_SYM(ts__gpu_calls, StreamDestroy, "hipStreamDestroy", NULL, 0),
 };
 
 /* "hipErrorX (n)" */
@@ -248,6 +254,11 @@ static ts__gpu_result hip_copy_to_host(const ts__gpu_calls *c, void *dst, void *
 
 static ts__gpu_result hip_event_create(const ts__gpu_calls *c, ts__gpu_event *e) { return c->EventCreate(e); }
 
+/* hipMemcpyHtoDAsync takes a non-const source (hipDeviceptr_t is void *) */
+static ts__gpu_result hip_copy_to_device_async(const ts__gpu_calls *c, void *buf, size_t off, const void *src, size_t n, ts__gpu_stream s) {
+    return c->HipMemcpyHtoDAsync ? c->HipMemcpyHtoDAsync((char *)buf + off, (void *)(uintptr_t)src, n, s) : -1;
+}
+
 static ts_status hip_build(const ts__gpu_dev *d, const char *source, char **image, size_t *n) {
     return ts__hip_compile_for_arch(source, d->arch, image, n, NULL);
 }
@@ -277,6 +288,8 @@ static const ts__gpu_driver hip_driver = {
     .open_call = "hipSetDevice",
     .alloc_call = "hipMalloc",
     .write_call = "hipMemcpy (to device)",
+    .staging_call = "hipHostMalloc",
+    .write_async_call = "hipMemcpyHtoDAsync",
     .read_call = "hipMemcpy (to host)",
     .load_call = "hipModuleLoadData",
     .get_function_call = "hipModuleGetFunction",
@@ -297,6 +310,7 @@ static const ts__gpu_driver hip_driver = {
     .copy_to_device = hip_copy_to_device,
     .copy_to_host = hip_copy_to_host,
     .event_create = hip_event_create,
+    .copy_to_device_async = hip_copy_to_device_async,
     .build = hip_build,
 };
 
