@@ -614,10 +614,10 @@ static void fill_table(void) {
             k->reduce_size = axis ? "N" : "M";
             k->int_lo = -1000, k->int_hi = 1000;
             switch (reds[i].op) {
-            case TS_RED_SUM: DTYPES(k, axis ? 2 : 1, TS_F32, TS_I32, TS_F16, TS_BF16, TS_F64, TS_I64); k->tol = tol_sum(); break;
+            case TS_RED_SUM: DTYPES(k, axis ? 2 : 1, TS_F32, TS_I32, TS_F16, TS_BF16, TS_F64, TS_I64, TS_I8, TS_I16); k->tol = tol_sum(); break;
             case TS_RED_MEAN: DTYPES(k, 1, TS_F32, TS_F16, TS_BF16, TS_F64); k->tol = tol_sum(); break;
             default:
-                DTYPES(k, 1, TS_F32, TS_I32, TS_F16, TS_BF16, TS_F64);
+                DTYPES(k, 1, TS_F32, TS_I32, TS_F16, TS_BF16, TS_F64, TS_I8, TS_I16, TS_F8_E4M3);
                 k->tol = tol_exact();
                 k->quantum = 1.0 / 64; /* ties: the first maximum wins */
                 k->lo = -1, k->hi = 1;
