@@ -678,6 +678,19 @@ static const char *unary_name_i(int i) { return ts__unary_name((ts_unary_op)i); 
 static const char *binary_name_i(int i) { return ts__binary_name((ts_binary_op)i); }
 static const char *reduce_name_i(int i) { return ts__reduce_name((ts_reduce_op)i); }
 
+/* The value of a true/false keyword argument. */
+static int parse_flag(parser *p, const char *key, int *out) {
+    if (at_word(p, "true")) *out = 1;
+    else if (at_word(p, "false")) *out = 0;
+    else {
+        char d[64];
+        perr(p, p->pos, "%s is true or false, not %s", key, describe(p, p->pos, d, sizeof d));
+        return -1;
+    }
+    advance(p);
+    return 0;
+}
+
 /* ", key=value" arguments of reductions, load and gather. */
 typedef struct kwargs {
     int has_axis, has_keepdim, has_fill, has_reverse, reverse;
@@ -705,24 +718,10 @@ static int parse_kwargs(parser *p, const char *fname, int allow_axis, int allow_
             if (parse_int(p, &kw->axis, "the axis")) return -1;
         } else if (allow_axis == 2 && strcmp(key, "reverse") == 0 && !kw->has_reverse) { /* scans */
             kw->has_reverse = 1;
-            if (at_word(p, "true")) kw->reverse = 1;
-            else if (at_word(p, "false")) kw->reverse = 0;
-            else {
-                char d[64];
-                perr(p, p->pos, "reverse is true or false, not %s", describe(p, p->pos, d, sizeof d));
-                return -1;
-            }
-            advance(p);
+            if (parse_flag(p, key, &kw->reverse)) return -1;
         } else if (allow_axis == 1 && strcmp(key, "keepdim") == 0 && !kw->has_keepdim) {
             kw->has_keepdim = 1;
-            if (at_word(p, "true")) kw->keepdim = 1;
-            else if (at_word(p, "false")) kw->keepdim = 0;
-            else {
-                char d[64];
-                perr(p, p->pos, "keepdim is true or false, not %s", describe(p, p->pos, d, sizeof d));
-                return -1;
-            }
-            advance(p);
+            if (parse_flag(p, key, &kw->keepdim)) return -1;
         } else if (allow_fill && strcmp(key, "fill") == 0 && !kw->has_fill) {
             kw->has_fill = 1;
             if (parse_number(p, &kw->fill, "the fill value")) return -1;

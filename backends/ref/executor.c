@@ -246,16 +246,22 @@ static void do_rand(exec *ex, const ts__op *op) {
     }
 }
 
+/* op->in[0]'s shape around op->axis: outer x n x inner (reductions, scans). */
+static void axis_split(exec *ex, const ts__op *op, int64_t *outer, int64_t *n, int64_t *inner) {
+    int64_t shape[TS_MAX_RANK];
+    shape_of(ex, op->in[0], shape);
+    *outer = 1, *inner = 1, *n = shape[op->axis];
+    for (int d = 0; d < op->axis; d++) *outer *= shape[d];
+    for (int d = op->axis + 1; d < ex->ir->values[op->in[0]].rank; d++) *inner *= shape[d];
+}
+
 /* Inclusive scan along op->axis over the valid elements (a prefix of the
  * axis: begin + k < extent); reverse from the last valid one. Padding
  * results are left as the input's. */
 static void do_scan(exec *ex, const ts__op *op) {
     const ts__value *xv = &ex->ir->values[op->in[0]];
-    int64_t shape[TS_MAX_RANK];
-    shape_of(ex, op->in[0], shape);
-    int64_t outer = 1, inner = 1, n = shape[op->axis];
-    for (int d = 0; d < op->axis; d++) outer *= shape[d];
-    for (int d = op->axis + 1; d < xv->rank; d++) inner *= shape[d];
+    int64_t outer, n, inner;
+    axis_split(ex, op, &outer, &n, &inner);
     ts_tile at = xv->dims[op->axis];
     int64_t nv = 0; /* valid elements along the axis */
     while (nv < n && valid_at(ex, at, nv)) nv++;
@@ -312,11 +318,8 @@ static void do_elementwise(exec *ex, const ts__op *op) {
 
 static void do_reduce(exec *ex, const ts__op *op) {
     const ts__value *xv = &ex->ir->values[op->in[0]];
-    int64_t shape[TS_MAX_RANK];
-    shape_of(ex, op->in[0], shape);
-    int64_t outer = 1, inner = 1, n = shape[op->axis];
-    for (int d = 0; d < op->axis; d++) outer *= shape[d];
-    for (int d = op->axis + 1; d < xv->rank; d++) inner *= shape[d];
+    int64_t outer, n, inner;
+    axis_split(ex, op, &outer, &n, &inner);
     ts_tile rt = xv->dims[op->axis];
     const double *x = ex->vals[op->in[0]];
     double *out = ex->vals[op->result];
