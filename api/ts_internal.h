@@ -43,6 +43,14 @@ void ts__sb_free(ts__sb *sb);
  * at bytes [byte_offset, byte_offset + bytes) of the tensor until
  * ts__tensor_unmap. TS_ERR_UNSUPPORTED when the backend cannot (then use
  * ts_tensor_write_range). */
+/* A contiguous tensor whose storage is `bytes` of host memory at `host`,
+ * used in place (backend v4 buffer_wrap_host). On TS_OK the tensor owns the
+ * memory and release(arg) runs once when the device is done with it; on any
+ * error (TS_ERR_UNSUPPORTED: the backend cannot, or not at this address)
+ * the caller keeps it. */
+int ts__context_can_wrap_host(const ts_context *ctx);
+ts_status ts__tensor_wrap_host(ts_context *ctx, ts_dtype dtype, int rank, const int64_t *shape, void *host, size_t bytes,
+                               void (*release)(void *), void *arg, ts_tensor **out);
 ts_status ts__tensor_map_write(ts_tensor *t, size_t byte_offset, size_t bytes, void **host);
 ts_status ts__tensor_unmap(ts_tensor *t, void *host);
 

@@ -128,7 +128,28 @@ static int64_t numel_of(int rank, const int64_t *shape) {
     return n;
 }
 
+/* A contiguous tensor over a new buffer: buffer_alloc, or buffer_wrap_host
+ * when `host` is not NULL (ts__tensor_wrap_host). */
+static ts_status tensor_new(ts_context *ctx, ts_dtype dtype, int rank, const int64_t *shape, void *host, size_t host_bytes,
+                            void (*release)(void *), void *arg, ts_tensor **out);
+
 ts_status ts_tensor_create(ts_context *ctx, ts_dtype dtype, int rank, const int64_t *shape, ts_tensor **out) {
+    return tensor_new(ctx, dtype, rank, shape, NULL, 0, NULL, NULL, out);
+}
+
+int ts__context_can_wrap_host(const ts_context *ctx) { return ctx && ctx->be->version >= 4 && ctx->be->buffer_wrap_host; }
+
+ts_status ts__tensor_wrap_host(ts_context *ctx, ts_dtype dtype, int rank, const int64_t *shape, void *host, size_t bytes,
+                               void (*release)(void *), void *arg, ts_tensor **out) {
+    if (out) *out = NULL;
+    if (!ctx || !host || !release) return TS_ERR_UNSUPPORTED;
+    const ts_backend *be = ctx->be;
+    if (be->version < 4 || !be->buffer_wrap_host) return TS_ERR_UNSUPPORTED;
+    return tensor_new(ctx, dtype, rank, shape, host, bytes, release, arg, out);
+}
+
+static ts_status tensor_new(ts_context *ctx, ts_dtype dtype, int rank, const int64_t *shape, void *host, size_t host_bytes,
+                            void (*release)(void *), void *arg, ts_tensor **out) {
     if (!out) return ts__error(TS_ERR_INVALID_ARGUMENT, "ts_tensor_create: out is NULL");
     *out = NULL;
     if (!ctx) return ts__error(TS_ERR_INVALID_ARGUMENT, "ts_tensor_create: context is NULL");
@@ -148,7 +169,10 @@ ts_status ts_tensor_create(ts_context *ctx, ts_dtype dtype, int rank, const int6
     ts_tensor *t = ts__calloc(1, sizeof *t);
     ts__storage *st = ts__calloc(1, sizeof *st);
     if (!t || !st) { free(t); free(st); return TS_ERR_OUT_OF_MEMORY; }
-    ts_status s = ctx->be->buffer_alloc(ctx->dev, bytes ? bytes : 1, &st->buf);
+    ts_status s;
+    if (!host) s = ctx->be->buffer_alloc(ctx->dev, bytes ? bytes : 1, &st->buf);
+    else if (host_bytes != bytes || !bytes) s = TS_ERR_UNSUPPORTED;
+    else s = ctx->be->buffer_wrap_host(ctx->dev, host, bytes, release, arg, &st->buf);
     if (s) { free(t); free(st); return s; }
     st->refs = 1;
     st->ctx = ctx;

@@ -20,7 +20,7 @@
 extern "C" {
 #endif
 
-#define TS_BACKEND_VERSION 3
+#define TS_BACKEND_VERSION 4
 
 /* Source dialects the shared code generator can emit. */
 typedef enum ts_dialect {
@@ -134,6 +134,18 @@ typedef struct ts_backend {
     void (*staging_free)(void *dev, void *handle);
     ts_status (*buffer_write_async)(void *dev, void *buf, size_t offset, void *handle, const void *host, size_t bytes);
     ts_status (*staging_wait)(void *dev, void *handle);
+
+    /* Valid since version 4, optional (NULL: absent). Where the device
+     * works on host memory (ref; OpenCL devices with unified host memory):
+     * a buffer whose storage is the `bytes` of host memory at `host`, used
+     * in place with no copy (the Safetensors upload hands it a private
+     * mapping of the file). On TS_OK the backend owns the memory and calls
+     * release(arg) exactly once, when the device no longer uses it (at or
+     * after buffer_free, possibly from another thread). On any error the
+     * caller keeps it and release is not called; TS_ERR_UNSUPPORTED (the
+     * address is not aligned as the device needs, or the device would
+     * copy) makes the core allocate and copy instead. */
+    ts_status (*buffer_wrap_host)(void *dev, void *host, size_t bytes, void (*release)(void *arg), void *arg, void **buf);
 } ts_backend;
 
 /* Entry point of a plugin library. */

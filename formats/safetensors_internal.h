@@ -24,6 +24,10 @@
 
 /* 1 when s[0..n) is valid UTF-8 (no overlongs, no surrogates, <= U+10FFFF);
  * else 0 and *bad is the offset of the first invalid byte. */
+/* The open descriptor of a mapped file and the file offset of p (inside
+ * its mapping), for zero-copy uploads; -1 for buffers or a p outside. */
+int ts__st_file_fd(const ts_st_file *f, const void *p, uint64_t *file_offset);
+
 int ts__st_utf8_valid(const uint8_t *s, size_t n, size_t *bad);
 /* Deepest nesting of [ and { outside strings in s[0..n). Stops counting once
  * the depth passes `limit` and returns limit + 1. */

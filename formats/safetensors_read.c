@@ -188,6 +188,7 @@ struct ts_st_file {
     const uint8_t *base;
     size_t size;
     int mapped;
+    int fd; /* kept open for zero-copy uploads (mappings of tensor ranges); -1 for buffers */
     uint64_t header_len, data_len;
     const uint8_t *data;
     /* Every decoded name, key and value, NUL-terminated, one after the other.
@@ -216,11 +217,18 @@ static void free_file(ts_st_file *f) {
     free(f->slots);
     free(f->meta);
     if (f->mapped && f->base) munmap((void *)f->base, f->size);
+    if (f->fd >= 0) close(f->fd);
     free(f->path);
     free(f);
 }
 
 void ts_st_close(ts_st_file *f) { free_file(f); }
+
+int ts__st_file_fd(const ts_st_file *f, const void *p, uint64_t *file_offset) {
+    if (!f || f->fd < 0 || !f->mapped || (const uint8_t *)p < f->base || (const uint8_t *)p > f->base + f->size) return -1;
+    *file_offset = (uint64_t)((const uint8_t *)p - f->base);
+    return f->fd;
+}
 
 /* Word-at-a-time multiply-xorshift hash. The seed is per process and not
  * predictable from the file, so a hostile header cannot aim its names at
@@ -1036,6 +1044,7 @@ ts_status ts_st_open(const char *path, ts_st_file **out) {
         return ts__error(TS_ERR_IO, "'%s' is not a regular file", path);
     }
     ts_st_file *f = ts__calloc(1, sizeof *f);
+    if (f) f->fd = -1;
     if (!f || !(f->path = ts__strdup(path))) {
         close(fd);
         free(f);
@@ -1058,7 +1067,7 @@ ts_status ts_st_open(const char *path, ts_st_file **out) {
         f->base = m;
         f->mapped = 1;
     }
-    close(fd);
+    f->fd = fd; /* closed by ts_st_close, also on a validation failure */
     return open_common(f, out);
 }
 
@@ -1067,6 +1076,7 @@ ts_status ts_st_open_memory(const void *buf, size_t n, ts_st_file **out) {
     *out = NULL;
     if (!buf && n) return ts__error(TS_ERR_INVALID_ARGUMENT, "ts_st_open_memory: buffer is NULL");
     ts_st_file *f = ts__calloc(1, sizeof *f);
+    if (f) f->fd = -1;
     if (!f || !(f->path = ts__strdup("<memory>"))) {
         free(f);
         return TS_ERR_OUT_OF_MEMORY;

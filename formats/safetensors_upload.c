@@ -21,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 /* ---------------------------------------------------------------- one tensor */
@@ -36,6 +37,7 @@ static ts_st_upload_options options_of(const ts_st_upload_options *o) {
     }
     if (o && o->size >= offsetof(ts_st_upload_options, threads) + sizeof o->threads) d.threads = o->threads;
     if (o && o->size >= offsetof(ts_st_upload_options, ring_slots) + sizeof o->ring_slots) d.ring_slots = o->ring_slots;
+    if (o && o->size >= offsetof(ts_st_upload_options, zero_copy) + sizeof o->zero_copy) d.zero_copy = o->zero_copy;
     if (d.ring_slots <= 0) d.ring_slots = TS__ST_RING_DEFAULT;
     if (d.ring_slots > TS__ST_RING_MAX) d.ring_slots = TS__ST_RING_MAX;
     if (!d.chunk_bytes) d.chunk_bytes = TS__ST_CHUNK;
@@ -182,16 +184,81 @@ static ts_status ring_upload(st_ring *r, ts_tensor *t, const ts_st_tensor_info *
     return s;
 }
 
-static ts_status create_for(ts_context *ctx, const ts_st_tensor_info *info, ts_dtype td, ts_tensor **t) {
+static ts_status shape_of(const ts_st_tensor_info *info, int *rank, int64_t *shape) {
     if (info->rank > TS_MAX_RANK)
         return ts__error(TS_ERR_UNSUPPORTED, "rank %d is above the runtime's limit of %d", info->rank, TS_MAX_RANK);
-    int64_t shape[TS_MAX_RANK] = {1};
-    int rank = info->rank ? info->rank : 1; /* a scalar becomes [1] */
+    shape[0] = 1;
+    *rank = info->rank ? info->rank : 1; /* a scalar becomes [1] */
     for (int d = 0; d < info->rank; d++) {
         if (info->shape[d] > (uint64_t)INT64_MAX) return ts__error(TS_ERR_LIMIT, "dim %d is too large", d);
         shape[d] = (int64_t)info->shape[d];
     }
-    return ts_tensor_create(ctx, td, rank, shape, t);
+    return TS_OK;
+}
+
+static ts_status create_for(ts_context *ctx, const ts_st_tensor_info *info, ts_dtype td, ts_tensor **t) {
+    int64_t shape[TS_MAX_RANK];
+    int rank;
+    ts_status s = shape_of(info, &rank, shape);
+    return s ? s : ts_tensor_create(ctx, td, rank, shape, t);
+}
+
+/* Zero copy (see zero_copy in tessera_safetensors.h): a private mapping of
+ * the tensor's pages of the file, read-faulted here (one read a page, which
+ * the kernel serves from the page cache several pages at a time) so that
+ * no launch pays the faults, then handed to the backend to use in place.
+ * Returns TS_ERR_UNSUPPORTED, with nothing left mapped, wherever it does not
+ * apply; the caller then copies. */
+#define TS__ST_ZERO_COPY_MIN ((size_t)64 << 10) /* below this a copy is cheaper than a mapping */
+
+typedef struct zc_mapping {
+    void *base;
+    size_t len;
+} zc_mapping;
+
+static void zc_release(void *arg) {
+    zc_mapping *m = arg;
+    munmap(m->base, m->len);
+    free(m);
+}
+
+static ts_status zero_copy(ts_context *ctx, const ts_st_tensor_info *info, ts_dtype td, pthread_mutex_t *lock, ts_tensor **out) {
+    uint64_t off;
+    int fd = ts__st_file_fd(info->file, info->data, &off);
+    if (fd < 0 || info->nbytes < TS__ST_ZERO_COPY_MIN || !ts__context_can_wrap_host(ctx)) return TS_ERR_UNSUPPORTED;
+    int64_t shape[TS_MAX_RANK];
+    int rank;
+    if (shape_of(info, &rank, shape)) {
+        ts_clear_error();
+        return TS_ERR_UNSUPPORTED; /* the copy path reports it */
+    }
+    long page = sysconf(_SC_PAGESIZE);
+    if (page <= 0) return TS_ERR_UNSUPPORTED;
+    uint64_t start = off - off % (uint64_t)page;
+    size_t delta = (size_t)(off - start), len = delta + info->nbytes;
+    if ((uintptr_t)info->data % ts_dtype_size(td)) return TS_ERR_UNSUPPORTED; /* elements must be aligned in memory */
+    zc_mapping *m = malloc(sizeof *m);
+    if (!m) return TS_ERR_UNSUPPORTED;
+    m->len = len;
+    m->base = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, (off_t)start);
+    if (m->base == MAP_FAILED) {
+        free(m);
+        return TS_ERR_UNSUPPORTED;
+    }
+    uint8_t *host = (uint8_t *)m->base + delta;
+    unsigned sum = 0;
+    for (size_t p = 0; p < len; p += (size_t)page) sum += ((volatile uint8_t *)m->base)[p];
+    (void)sum;
+    if (lock) pthread_mutex_lock(lock);
+    ts_status s = ts__tensor_wrap_host(ctx, td, rank, shape, host, info->nbytes, zc_release, m, out);
+    if (lock) pthread_mutex_unlock(lock);
+    if (s) {
+        ts_clear_error();
+        munmap(m->base, m->len);
+        free(m);
+        return TS_ERR_UNSUPPORTED;
+    }
+    return TS_OK;
 }
 
 /* `lock`, when not NULL, is held around every backend call (backends not
@@ -204,15 +271,22 @@ static ts_status upload_one(ts_context *ctx, const ts_st_tensor_info *info, cons
     ts_dtype td;
     ts_status s = target_dtype(ctx, info, o, &td);
     if (s) return s;
+    ts_dtype from;
+    ts_st_dtype_to_ts(info->dtype, &from);
     ts_tensor *t = NULL;
+    if (o->zero_copy >= 0 && td == from && (size_t)info->numel * ts_dtype_size(td) == info->nbytes) {
+        s = zero_copy(ctx, info, td, lock, &t);
+        if (!s) {
+            *out = t;
+            return TS_OK;
+        }
+    }
     if (lock) pthread_mutex_lock(lock);
     s = create_for(ctx, info, td, &t);
     if (lock) pthread_mutex_unlock(lock);
     if (s) return s;
     const uint8_t *src = info->data;
     size_t chunk = o->chunk_bytes;
-    ts_dtype from;
-    ts_st_dtype_to_ts(info->dtype, &from);
     size_t out_bytes = (size_t)info->numel * ts_dtype_size(td);
     void *direct = NULL;
     if (td == from && out_bytes != info->nbytes)

@@ -223,8 +223,20 @@ typedef struct ts_st_upload_options {
      * is filled while the others copy); 0: 3, at most 16. With threads
      * left 0 such a backend uploads with one thread. */
     int ring_slots;
+    /* Since the fourth version: where the device works on host memory (ref;
+     * OpenCL devices with unified host memory, PoCL) a tensor uploaded
+     * without conversion may be a private copy-on-write mapping of its bytes
+     * in the file instead of a copy (no copy at all; kernels that write it
+     * change only their own pages, never the file). 0: wherever possible
+     * (tensors of 64 KiB or more from a file opened by path, at an address
+     * the device takes in place: see docs/safetensors.md); -1: never, always
+     * a copy into memory the device allocates. While such a tensor lives its
+     * file must not be truncated in place (replacing it by rename, as
+     * ts_st_writer_save does, is safe): as with any mapping, the pages would
+     * be gone. */
+    int zero_copy;
 } ts_st_upload_options;
-#define TS_ST_UPLOAD_OPTIONS_INIT {sizeof(ts_st_upload_options), TS_ST_CONVERT_IF_UNSUPPORTED, 0, 0, 0}
+#define TS_ST_UPLOAD_OPTIONS_INIT {sizeof(ts_st_upload_options), TS_ST_CONVERT_IF_UNSUPPORTED, 0, 0, 0, 0}
 
 /* Creates a tensor on `ctx` holding the file tensor `info` (opts NULL: the
  * defaults). A scalar becomes shape [1]; ranks above TS_MAX_RANK and dtypes

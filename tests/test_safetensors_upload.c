@@ -502,3 +502,130 @@ Test(st_upload, threads_report_the_first_failure_in_name_order) {
     free(img);
     ts_context_destroy(ctx);
 }
+
+/* ---------------------------------------------------------------- zero copy */
+
+/* Mappings of `path` in this process (/proc/self/maps), an observation
+ * independent of the code under test. */
+static int mappings_of(const char *path) {
+    FILE *m = fopen("/proc/self/maps", "r");
+    if (!m) return -1;
+    char line[4096];
+    int n = 0;
+    while (fgets(line, sizeof line, m))
+        if (strstr(line, path)) n++;
+    fclose(m);
+    return n;
+}
+
+/* Zero copy on the backends that work on host memory (ref, and PoCL where
+ * present): tensors of 64 KiB or more, at addresses that are not 128-byte
+ * aligned in the file, become private mappings of the file (seen in
+ * /proc/self/maps), hold the file's bytes, outlive ts_st_close, take a
+ * kernel's writes without changing the file on disk; zero_copy=-1 copies
+ * and gives the same values; small and misaligned tensors are copied. */
+Test(st_upload, zero_copy_maps_the_file_and_never_writes_it) {
+    const size_t nx = 70001, ns = 100;
+    float *x = malloc(nx * sizeof *x), *s = malloc(ns * sizeof *s);
+    for (size_t i = 0; i < nx; i++) x[i] = (float)(i % 1000) * 0.25f - 7.0f;
+    for (size_t i = 0; i < ns; i++) s[i] = (float)i;
+    /* Written by hand, so that tensors sit where the test needs them (our
+     * writer orders by dtype): a_pad puts b_x 4 bytes past an 8-byte
+     * boundary; c_odd puts d_mis 3 bytes past a 4-byte one; e_pad realigns. */
+    const size_t X = nx * 4, S = ns * 4;
+    size_t at[8] = {0, 12, 12 + X, 15 + X, 15 + 2 * X, 16 + 2 * X, 16 + 2 * X + S, 16 + 3 * X + S};
+    char hdr[1024];
+    int hl = snprintf(hdr, sizeof hdr,
+                      "{\"a_pad\":{\"dtype\":\"U8\",\"shape\":[12],\"data_offsets\":[%zu,%zu]},"
+                      "\"b_x\":{\"dtype\":\"F32\",\"shape\":[%zu],\"data_offsets\":[%zu,%zu]},"
+                      "\"c_odd\":{\"dtype\":\"U8\",\"shape\":[3],\"data_offsets\":[%zu,%zu]},"
+                      "\"d_mis\":{\"dtype\":\"F32\",\"shape\":[%zu],\"data_offsets\":[%zu,%zu]},"
+                      "\"e_pad\":{\"dtype\":\"U8\",\"shape\":[1],\"data_offsets\":[%zu,%zu]},"
+                      "\"e_small\":{\"dtype\":\"F32\",\"shape\":[%zu],\"data_offsets\":[%zu,%zu]},"
+                      "\"f_y\":{\"dtype\":\"F32\",\"shape\":[%zu],\"data_offsets\":[%zu,%zu]}}",
+                      at[0], at[1], nx, at[1], at[2], at[2], at[3], nx, at[3], at[4], at[4], at[5], ns, at[5], at[6], nx, at[6], at[7]);
+    while (hl % 8) hdr[hl++] = ' ';
+    size_t fn = 8 + (size_t)hl + at[7];
+    unsigned char *image = calloc(1, fn);
+    uint64_t hl64 = (uint64_t)hl;
+    memcpy(image, &hl64, 8);
+    memcpy(image + 8, hdr, (size_t)hl);
+    unsigned char *data = image + 8 + hl;
+    for (int i = 0; i < 12; i++) data[at[0] + i] = (unsigned char)(i + 1);
+    memcpy(data + at[1], x, X);
+    for (int i = 0; i < 3; i++) data[at[2] + i] = (unsigned char)(7 + i);
+    memcpy(data + at[3], x, X);
+    data[at[4]] = 1;
+    memcpy(data + at[5], s, S);
+    memcpy(data + at[6], x, X);
+    char *path = tmpfile_path("zero_copy.safetensors");
+    FILE *fp = fopen(path, "wb");
+    cr_assert_not_null(fp);
+    cr_assert_eq(fwrite(image, 1, fn, fp), fn);
+    fclose(fp);
+
+    ts_kernel *k = NULL;
+    cr_assert_eq(ts_kernel_parse("kernel twice_plus_one(x: f32[N], y: f32[N]) {\n"
+                                 "  tunable BLOCK = 256 in 16..1024\n"
+                                 "  grid t in tile(N, BLOCK)\n"
+                                 "  store(y[t], load(x[t]) * 2.0 + 1.0)\n"
+                                 "}\n",
+                                 "zero_copy.tile", &k),
+                 TS_OK, "%s", ts_last_error());
+    const char *backends[] = {"ref", "opencl"};
+    for (int b = 0; b < 2; b++) {
+        if (!ts_backend_available(backends[b], NULL)) continue;
+        ts_context *ctx = NULL;
+        if (ts_context_create(backends[b], 0, &ctx) != TS_OK) continue;
+        for (int mode = 0; mode < 2; mode++) {
+            ts_st_file *f;
+            cr_assert_eq(ts_st_open(path, &f), TS_OK, "%s", ts_last_error());
+            int before = mappings_of(path);
+            ts_st_upload_options o = TS_ST_UPLOAD_OPTIONS_INIT;
+            o.zero_copy = mode ? -1 : 0;
+            o.threads = 2;
+            ts_st_tensor_set *set;
+            cr_assert_eq(ts_st_upload_file(ctx, f, &o, &set), TS_OK, "%s", ts_last_error());
+            int after = mappings_of(path);
+            /* b_x and f_y are mapped; d_mis (misaligned), e_small (400 bytes) and the u8 pads are copied */
+            cr_expect_eq(after - before, mode ? 0 : 2, "%s zero_copy=%d: %d new mappings of the file", backends[b], o.zero_copy, after - before);
+            ts_st_close(f); /* the tensors keep their own mappings */
+            float *back = malloc(nx * sizeof *back);
+            const char *names[] = {"b_x", "d_mis", "f_y"};
+            for (int i = 0; i < 3; i++) {
+                ts_tensor *t = ts_st_tensor_set_find(set, names[i]);
+                cr_assert_not_null(t);
+                cr_assert_eq(ts_tensor_read(t, back, nx * 4), TS_OK, "%s", ts_last_error());
+                cr_expect_eq(memcmp(back, x, nx * 4), 0, "%s zero_copy=%d: %s differs from the file", backends[b], o.zero_copy, names[i]);
+            }
+            float sm[100];
+            cr_assert_eq(ts_tensor_read(ts_st_tensor_set_find(set, "e_small"), sm, sizeof sm), TS_OK);
+            cr_expect_eq(memcmp(sm, s, sizeof sm), 0);
+            /* a kernel writes y = 2 x + 1 into the mapped f_y */
+            ts_arg args[2] = {TS_ARG_TENSOR(ts_st_tensor_set_find(set, "b_x")), TS_ARG_TENSOR(ts_st_tensor_set_find(set, "f_y"))};
+            cr_assert_eq(ts_launch(ctx, k, NULL, args, 2, NULL), TS_OK, "%s", ts_last_error());
+            cr_assert_eq(ts_tensor_read(args[1].tensor, back, nx * 4), TS_OK);
+            size_t bad = nx;
+            for (size_t i = 0; i < nx && bad == nx; i++)
+                if (back[i] != x[i] * 2.0f + 1.0f) bad = i;
+            cr_expect_eq(bad, nx, "%s zero_copy=%d: y[%zu] = %g, expected %g", backends[b], o.zero_copy, bad, bad < nx ? back[bad] : 0.0,
+                         bad < nx ? x[bad] * 2.0 + 1.0 : 0.0);
+            cr_assert_eq(ts_tensor_read(args[0].tensor, back, nx * 4), TS_OK);
+            cr_expect_eq(memcmp(back, x, nx * 4), 0, "%s: x changed", backends[b]);
+            free(back);
+            ts_st_tensor_set_destroy(set);
+            cr_expect_eq(mappings_of(path), 0, "%s zero_copy=%d: mappings left after the set is destroyed", backends[b], o.zero_copy);
+            size_t m;
+            void *now = slurp(path, &m);
+            cr_expect(m == fn && memcmp(now, image, fn) == 0, "%s zero_copy=%d: the file on disk changed", backends[b], o.zero_copy);
+            free(now);
+        }
+        ts_context_destroy(ctx);
+    }
+    ts_kernel_destroy(k);
+    unlink(path);
+    free(path);
+    free(image);
+    free(x);
+    free(s);
+}

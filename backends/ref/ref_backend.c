@@ -2,6 +2,8 @@
  * run by the reference executor. Always available. */
 #include "backend_internal.h"
 
+#include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -49,9 +51,58 @@ static ts_status ref_alloc(void *dev, size_t bytes, void **buf) {
     return *buf ? TS_OK : ts__error(TS_ERR_OUT_OF_MEMORY, "ref: cannot allocate %zu bytes", bytes);
 }
 
+/* Buffers over the caller's host memory (buffer_wrap_host): a buffer is its
+ * host pointer here, so the ones this backend did not allocate are kept in
+ * a small hash of pointer -> release, guarded by a mutex (tensors are
+ * created and destroyed from several upload threads). */
+#define TS__REF_WRAP_BUCKETS 256
+typedef struct ref_wrapped {
+    void *host;
+    void (*release)(void *);
+    void *arg;
+    struct ref_wrapped *next;
+} ref_wrapped;
+static ref_wrapped *wrapped[TS__REF_WRAP_BUCKETS];
+static pthread_mutex_t wrapped_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static size_t wrap_bucket(const void *p) { return (size_t)(((uintptr_t)p >> 12) * 0x9E3779B97F4A7C15ull >> 56) % TS__REF_WRAP_BUCKETS; }
+
+static ts_status ref_wrap_host(void *dev, void *host, size_t bytes, void (*release)(void *), void *arg, void **buf) {
+    (void)dev;
+    (void)bytes;
+    if (!host || !release) return TS_ERR_UNSUPPORTED;
+    ref_wrapped *w = ts__calloc(1, sizeof *w);
+    if (!w) return TS_ERR_OUT_OF_MEMORY;
+    w->host = host;
+    w->release = release;
+    w->arg = arg;
+    pthread_mutex_lock(&wrapped_lock);
+    size_t b = wrap_bucket(host);
+    w->next = wrapped[b];
+    wrapped[b] = w;
+    pthread_mutex_unlock(&wrapped_lock);
+    *buf = host;
+    return TS_OK;
+}
+
 static void ref_free(void *dev, void *buf) {
     (void)dev;
-    free(buf);
+    if (!buf) return;
+    ref_wrapped *found = NULL;
+    pthread_mutex_lock(&wrapped_lock);
+    for (ref_wrapped **w = &wrapped[wrap_bucket(buf)]; *w; w = &(*w)->next)
+        if ((*w)->host == buf) {
+            found = *w;
+            *w = found->next;
+            break;
+        }
+    pthread_mutex_unlock(&wrapped_lock);
+    if (!found) {
+        free(buf);
+        return;
+    }
+    found->release(found->arg);
+    free(found);
 }
 
 static ts_status ref_write(void *dev, void *buf, size_t off, const void *src, size_t n) {
@@ -120,6 +171,7 @@ static const ts_backend ref_backend = {
     .synchronize = ref_sync,
     .buffer_map_write = ref_map_write,
     .buffer_unmap = ref_unmap,
+    .buffer_wrap_host = ref_wrap_host,
 };
 
 const ts_backend *ts__ref_backend(void) { return &ref_backend; }
