@@ -11,6 +11,9 @@
  *                       touched beforehand (the bound of any host copy)
  *   safetensors_upload_bf16  the same bytes as bf16 converted to f32 on the way
  *                       (uploads use the default options: threads = cores)
+ *   safetensors_upload_sharded  a 4-shard checkpoint (index + shards) of
+ *                       bf16 converted to f32, default threads against
+ *                       threads=1 (the parallel speed-up)
  *
  * Files are written to a temporary folder with our writer and removed. */
 #include "bench.h"
@@ -203,8 +206,98 @@ out:
     ts_st_close(f);
 }
 
+/* A 4-shard checkpoint (model.safetensors.index.json and its shards, 16 bf16
+ * tensors of 2 MiB each per shard), uploaded converting to f32: the
+ * default thread count against threads=1, side by side, alternating. */
+#define SHARDS 4
+#define SHARD_TENSORS 16
+static void bench_upload_sharded(ts_bench_report *r, const ts_bench_options *o, const char *dir) {
+    char index[400], shard[SHARDS][400];
+    size_t nb = (size_t)2 << 20;
+    uint16_t *block = malloc(nb);
+    if (!block) return;
+    for (size_t i = 0; i < nb / 2; i++) block[i] = (uint16_t)(0x3c00 + (i & 0x3ff));
+    ts__sb map = {0};
+    ts__sb_puts(&map, "{\"metadata\": {\"total_size\": 0}, \"weight_map\": {");
+    int ok = 1;
+    for (int k = 0; k < SHARDS && ok; k++) {
+        snprintf(shard[k], sizeof shard[k], "%s/model-%05d-of-%05d.safetensors", dir, k + 1, SHARDS);
+        ts_st_writer *w = NULL;
+        ok = ts_st_writer_create(&w) == TS_OK;
+        for (int i = 0; i < SHARD_TENSORS && ok; i++) {
+            char name[32];
+            snprintf(name, sizeof name, "layer%02d.w%02d", k, i);
+            uint64_t shape[2] = {1024, nb / 2 / 1024};
+            ok = ts_st_writer_add_ref(w, name, TS_ST_BF16, 2, shape, block, nb) == TS_OK;
+            ts__sb_printf(&map, "%s\"%s\": \"model-%05d-of-%05d.safetensors\"", k || i ? ", " : "", name, k + 1, SHARDS);
+        }
+        ok = ok && ts_st_writer_save(w, shard[k]) == TS_OK;
+        ts_st_writer_destroy(w);
+    }
+    ts__sb_puts(&map, "}}");
+    free(block);
+    snprintf(index, sizeof index, "%s/model.safetensors.index.json", dir);
+    FILE *fp = ok && map.data && !map.failed ? fopen(index, "w") : NULL;
+    ok = fp && fputs(map.data, fp) >= 0;
+    if (fp) fclose(fp);
+    free(map.data);
+    ts_st_collection *c = NULL;
+    if (ok && ts_st_collection_open(index, &c) != TS_OK) {
+        fprintf(stderr, "bench safetensors_upload_sharded: %s\n", ts_last_error());
+        c = NULL;
+    }
+    int reps = o->repeats > 0 ? o->repeats : 7;
+    double *par = calloc((size_t)reps, sizeof *par), *ser = calloc((size_t)reps, sizeof *ser);
+    const char *names[16];
+    int nbk = c && par && ser ? ts_cli_selected_backends(o->backend, names, 16) : 0;
+    for (int b = 0; b < nbk; b++) {
+        if (!ts_backend_available(names[b], NULL)) continue;
+        ts_context *ctx = NULL;
+        if (ts_context_create(names[b], 0, &ctx)) continue;
+        int good = 1;
+        for (int i = 0; i < o->warmup + reps && good; i++)
+            for (int serial = 0; serial < 2 && good; serial++) {
+                ts_st_upload_options uo = TS_ST_UPLOAD_OPTIONS_INIT;
+                uo.convert = TS_ST_CONVERT_ALWAYS;
+                uo.threads = serial ? 1 : 0;
+                double t0 = ts__now_ms();
+                ts_st_tensor_set *set = NULL;
+                good = ts_st_upload_collection(ctx, c, &uo, &set) == TS_OK;
+                double ms = ts__now_ms() - t0;
+                ts_st_tensor_set_destroy(set);
+                if (i >= o->warmup) (serial ? ser : par)[i - o->warmup] = ms;
+            }
+        if (!good) {
+            fprintf(stderr, "bench safetensors_upload_sharded on %s: %s\n", names[b], ts_last_error());
+            ts_context_destroy(ctx);
+            continue;
+        }
+        ts_bench_entry e = {0};
+        snprintf(e.name, sizeof e.name, "safetensors_upload_sharded");
+        snprintf(e.backend, sizeof e.backend, "%s", names[b]);
+        snprintf(e.device, sizeof e.device, "%s", ts_context_device_name(ctx));
+        snprintf(e.shape, sizeof e.shape, "%dx%dx%zuMiB", SHARDS, SHARD_TENSORS, nb >> 20);
+        snprintf(e.dtype, sizeof e.dtype, "bf16");
+        e.ours_ms = ts_bench_median(par, reps);
+        e.peer_ms = ts_bench_median(ser, reps);
+        snprintf(e.peer, sizeof e.peer, "threads=1");
+        e.gbps = (double)SHARDS * SHARD_TENSORS * nb / (e.ours_ms * 1e6);
+        snprintf(e.note, sizeof e.note, "4-shard checkpoint (index + shards), bf16->f32; default threads (%ld cores) against serial, alternating",
+                 sysconf(_SC_NPROCESSORS_ONLN));
+        ts_bench_add(r, &e);
+        ts_context_destroy(ctx);
+    }
+    free(par);
+    free(ser);
+    ts_st_collection_close(c);
+    for (int k = 0; k < SHARDS; k++) unlink(shard[k]);
+    unlink(index);
+}
+
 void ts_bench_safetensors(ts_bench_report *r, const ts_bench_options *o) {
-    int want_open = ts_bench_selected(o, "safetensors_open"), want_up = ts_bench_selected(o, "safetensors_upload");
+    int want_open = ts_bench_selected(o, "safetensors_open"),
+        want_up = ts_bench_selected(o, "safetensors_upload") || ts_bench_selected(o, "safetensors_upload_bf16") ||
+                  ts_bench_selected(o, "safetensors_upload_sharded");
     if (!want_open && !want_up) return;
     char dir[256];
     snprintf(dir, sizeof dir, "%s/tessera-bench-st-XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
@@ -216,11 +309,13 @@ void ts_bench_safetensors(ts_bench_report *r, const ts_bench_options *o) {
     if (want_up) {
         char path[400];
         snprintf(path, sizeof path, "%s/upload.safetensors", dir);
-        if (write_upload_file(path, TS_ST_F32) == 0) bench_upload_file(r, o, path, "safetensors_upload", TS_ST_F32, TS_ST_CONVERT_NEVER);
+        if (ts_bench_selected(o, "safetensors_upload") && write_upload_file(path, TS_ST_F32) == 0)
+            bench_upload_file(r, o, path, "safetensors_upload", TS_ST_F32, TS_ST_CONVERT_NEVER);
         unlink(path);
         if (ts_bench_selected(o, "safetensors_upload_bf16") && write_upload_file(path, TS_ST_BF16) == 0)
             bench_upload_file(r, o, path, "safetensors_upload_bf16", TS_ST_BF16, TS_ST_CONVERT_ALWAYS);
         unlink(path);
+        if (ts_bench_selected(o, "safetensors_upload_sharded")) bench_upload_sharded(r, o, dir);
     }
     rmdir(dir);
 }
