@@ -12,7 +12,9 @@
  * HIP defines them with the compiler's MFMA builtins, under
  * `#if TS_MFMA`: the source is compiled later for whatever arch the device
  * has (the emitter does not know it), and only CDNA (gfx908, gfx90a,
- * gfx94x) has MFMA. RDNA (gfx10xx, gfx11xx: wave32, no MFMA; gfx11's WMMA
+ * gfx94x) has MFMA. (gfx908 and gfx90a are compile-checked by
+ * tests/test_mfma.c; gfx94x is in the guard untested: ROCm 5.2's hiprtc
+ * does not know it.) RDNA (gfx10xx, gfx11xx: wave32, no MFMA; gfx11's WMMA
  * is not lowered) compiles the `#else` branch, today's register-blocked
  * dot. OpenCL (tensor_cores=2 there, a test form) defines them as
  * work-group code where 64 consecutive work-items are a simulated
