@@ -54,9 +54,11 @@ static const char *const bmm_sizes[] = {"Z=1,M=1,N=1,K=1", "Z=2,M=7,N=127,K=7", 
 static const char *const attention_sizes[] = {"H=1,S=1,T=1,D=13", "H=3,S=7,T=7,D=13", "H=1,S=127,T=1000,D=13", NULL};
 /* Configs: the default blocks (2 wavefronts on matmul), one wavefront over
  * the smallest blocks (padding to 16 everywhere), 4 wavefronts over more
- * tiles than wavefronts. Each costs a PoCL compile. */
+ * tiles than wavefronts, and stage=1 (both operands written to local memory
+ * from registers, not copied from global memory). Each costs a PoCL
+ * compile. */
 static const char *const mm_configs[] = {"tensor_cores=2", "tensor_cores=2,warps=2,BLOCK_M=16,BLOCK_N=16,BLOCK_K=8",
-                                         "tensor_cores=2,warps=8,BLOCK_M=32,BLOCK_N=64,BLOCK_K=32", NULL};
+                                         "tensor_cores=2,warps=8,BLOCK_M=32,BLOCK_N=64,BLOCK_K=32", "tensor_cores=2,stage=1", NULL};
 static const char *const one_config[] = {"tensor_cores=2", NULL};
 static const char *const att_configs[] = {"tensor_cores=2,warps=2", "tensor_cores=2,warps=4", NULL};
 
