@@ -152,7 +152,8 @@ typedef struct ts__plan {
     int threads, vec, unroll, stage, micro_m, micro_n, tensor_cores, group_m;
     int col_threads; /* at most this many threads share a row (1: each thread owns whole rows) */
     int nt;          /* 1: whole-tile vector stores bypass the cache (non-temporal) where the target has them */
-    /* tensor_cores: 1 on, 0 off, -1 (no knob) where the target has them (CUDA) for f16/bf16 dots.
+    /* tensor_cores: 1 on, 0 off, -1 (no knob) where the target has them (CUDA, HIP) for f16/bf16 dots;
+     * 2: the MFMA lowering (HIP; OpenCL: its emulation; CUDA: as 1).
      * warps: dot kernels run 32 x warps threads per program; 0 (no knob): the micro-tile's count */
     int warps;
 } ts__plan;

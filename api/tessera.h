@@ -313,9 +313,12 @@ ts_status ts_kernel_tunable(const ts_kernel *k, int i, ts_tunable_info *out);
  *   unroll    unroll factor of inner loops (1..8)
  *   stage     stage dot operands through local/shared memory (0/1)
  *   micro_m, micro_n  register micro-tile of dot per thread
- *   tensor_cores      f16/bf16 dot on tensor cores (0/1; default: on for CUDA,
- *                     off elsewhere; on OpenCL 1 runs an emulation, for tests)
- *   warps             dot kernels: 32 x warps threads per program (1..32)
+ *   tensor_cores      f16/bf16 dot on tensor cores (0..2; default: on for CUDA
+ *                     (mma.sync) and HIP (MFMA on CDNA), off elsewhere; on
+ *                     OpenCL, test forms: 1 emulates mma.sync, 2 MFMA; on CUDA
+ *                     2 is as 1, on HIP 1 and 2 are MFMA)
+ *   warps             dot kernels: 32 x warps threads per program (1..32; MFMA
+ *                     needs whole 64-lane wavefronts: an even warps)
  *   col_threads       at most this many threads share one row of a tile (1: each
  *                     thread owns whole rows, the CPU-friendly form; default 1024)
  *   group_m           grid order: groups of rows of programs for cache reuse

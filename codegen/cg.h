@@ -14,6 +14,7 @@
  *   cg_dot.c     dot
  *   cg_dot_glsl.c  dot, register-blocked with vec4 views (dialects with dot_vec4: GLSL)
  *   cg_mma.c     dot on tensor cores (warp level; mma.sync, emulated on OpenCL)
+ *   cg_mfma.c    dot on AMD matrix cores (wavefront level; MFMA, emulated on OpenCL)
  *   cg_random.c  rand and randint (Philox 4x32-10)
  *   cg_f8.c      f8_e4m3 / f8_e5m2 conversions (emitted when used)
  * The model is described in emit_c.c and docs/design.md ("Lowering"); the
@@ -76,6 +77,7 @@ typedef struct cg {
     unsigned vec4_view;            /* params (bit per index) also declared as a vec4 view of their buffer (cg_dot_glsl.c) */
     int64_t dot_shared_a4, dot_shared_b4; /* vec4s of shared memory of the staged GLSL dot (ts_da4, ts_db4) */
     int mma;           /* a dot went to tensor cores: the kernel needs cg_mma.c's prelude */
+    int mfma;          /* a dot went to MFMA: the kernel needs cg_mfma.c's prelude */
     int rand;          /* the kernel uses rand/randint: it needs cg_random.c's helper */
     ts_status err;
     char errmsg[512];
@@ -280,6 +282,13 @@ int ts__cg_mma_applies(const cg *g, const ts__op *op);
 void ts__cg_emit_dot_mma(cg *g, const ts__op *op);
 void ts__cg_mma_explain(cg *g, const ts__op *op);
 void ts__cg_mma_prelude(const cg *g, ts__sb *sb);
+/* cg_mfma.c: dot on AMD matrix cores (MFMA; emulated on OpenCL) */
+int ts__cg_mfma_selected(const cg *g);
+int ts__cg_mfma_applies(const cg *g, const ts__op *op);
+void ts__cg_mfma_explain(cg *g, const ts__op *op);
+void ts__cg_emit_dot_mfma(cg *g, const ts__op *op);
+int ts__cg_mfma_guarded(const cg *g);
+void ts__cg_mfma_prelude(const cg *g, ts__sb *sb);
 /* cg_random.c: rand, randint (Philox 4x32-10) */
 void ts__cg_emit_rand(cg *g, const ts__op *op);
 void ts__cg_random_prelude(const cg *g, ts__sb *sb);

@@ -46,12 +46,30 @@ static void dot_operand_expr(cg *g, ts_val v, const ts__op *ld, int transposed, 
     snprintf(buf, n, "((%s) ? %s : %s)", cond, cx(g, idot ? "int" : "float", ex), idot ? "0" : "0.0f");
 }
 
+static void emit_dot_plain(cg *g, const ts__op *op);
+
 void ts__cg_emit_dot(cg *g, const ts__op *op) {
-    if (ts__cg_mma_applies(g, op)) {
+    if (ts__cg_mfma_selected(g)) { /* HIP (MFMA), or its emulation on OpenCL with tensor_cores=2 */
+        if (ts__cg_mfma_applies(g, op)) {
+            ts__cg_emit_dot_mfma(g, op);
+            if (ts__cg_mfma_guarded(g)) { /* HIP: #if TS_MFMA ... #else the ordinary dot #endif (the arch is known only to the compiler) */
+                int64_t priv = g->priv;
+                g->priv -= g->lay[op->result].J; /* one of the two branches' declarations of the result is compiled */
+                emit_dot_plain(g, op);
+                if (g->priv < priv) g->priv = priv;
+                line(g, "#endif");
+            }
+            return;
+        }
+        ts__cg_mfma_explain(g, op); /* where it does not apply: the reason, in the source */
+    } else if (ts__cg_mma_applies(g, op)) {
         ts__cg_emit_dot_mma(g, op);
         return;
-    }
-    ts__cg_mma_explain(g, op); /* tensor_cores=1 where it does not apply: the reason, in the source */
+    } else ts__cg_mma_explain(g, op); /* tensor_cores=1 where it does not apply: the reason, in the source */
+    emit_dot_plain(g, op);
+}
+
+static void emit_dot_plain(cg *g, const ts__op *op) {
     if (ts__cg_dot_glsl_ok(g, op)) {
         ts__cg_emit_dot_glsl(g, op);
         return;

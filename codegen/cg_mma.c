@@ -61,7 +61,7 @@ void ts__cg_mma_explain(cg *g, const ts__op *op) {
     case TS_DIALECT_GLSL:
         why = "GL_KHR_cooperative_matrix is not lowered (and lavapipe does not expose it); the register-blocked dot runs";
         break;
-    case TS_DIALECT_HIP: why = "no MFMA lowering yet (gfx90a); the register-blocked dot runs"; break;
+    case TS_DIALECT_HIP: break; /* the MFMA path (cg_mfma.c) takes HIP's dots and says why where it cannot */
     case TS_DIALECT_CUDA:
     case TS_DIALECT_OPENCL:
         if (g->T % 32) why = "the program is not whole warps (set warps=N); the register-blocked dot runs";

@@ -438,13 +438,16 @@ ts_status ts__codegen_c(const ts_kernel *k, const ts__plan *plan, ts_dialect dia
     ts__sb_puts(&g.sb, d->prelude);
     if (d->extensions) ts__sb_puts(&g.sb, d->extensions);
     if (g.mma) ts__cg_mma_prelude(&g, &g.sb);
+    if (g.mfma) ts__cg_mfma_prelude(&g, &g.sb);
     if (g.rand) ts__cg_random_prelude(&g, &g.sb);
     if (ts__cg_uses_f8(ir)) ts__cg_f8_prelude(&g, &g.sb);
     ts__sb_printf(&g.sb, "\n/* kernel '%s', %d threads per program */\n", ir->name, g.T);
     emit_params(&g, entry);
-    /* cp.async and ldmatrix address 16-byte chunks of ts_lf */
+    /* cp.async and ldmatrix address 16-byte chunks of ts_lf, the MFMA dot 8-byte ones */
     if (g.lf && !d->buffer_blocks)
-        ts__sb_printf(&g.sb, "  %s%s float ts_lf[%lld];\n", d->local_decl, g.mma && d->id == TS_DIALECT_CUDA ? " __align__(16)" : "", (long long)g.lf);
+        ts__sb_printf(&g.sb, "  %s%s float ts_lf[%lld];\n", d->local_decl,
+                      g.mma && d->id == TS_DIALECT_CUDA ? " __align__(16)" : g.mfma && d->id == TS_DIALECT_HIP ? " __attribute__((aligned(16)))" : "",
+                      (long long)g.lf);
     if (g.li && !d->buffer_blocks) ts__sb_printf(&g.sb, "  %s int ts_li[%lld];\n", d->local_decl, (long long)g.li);
     char *b = ts__sb_finish(&body);
     if (b) ts__sb_puts(&g.sb, b);

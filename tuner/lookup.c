@@ -71,11 +71,13 @@ const char *ts__tune_device_knobs(ts_dialect dialect, int cpu_device, const ts__
     if (!d) return NULL;
     if (d->has_vector_types && cpu_device) return cpu_row_knobs;
     if (!d->registers_only || !d->vec_mem) return NULL;
-    if (ts__kir_has_dot(ir)) { /* f16/bf16 dots on tensor cores (CUDA): 4 warps, no spills (one warp spilled attention's) */
+    /* f16/bf16 dots on tensor cores (CUDA): 4 warps, no spills (one warp
+     * spilled attention's); on MFMA (HIP): the same 128 threads, 2 wavefronts */
+    if (ts__kir_has_dot(ir)) {
         int narrow = 0;
         for (int p = 0; p < ir->nparams; p++)
             if (ir->params[p].is_tensor && (ir->params[p].dtype == TS_F16 || ir->params[p].dtype == TS_BF16)) narrow = 1;
-        return narrow && dialect == TS_DIALECT_CUDA ? gpu_dot_knobs16 : NULL;
+        return narrow && (dialect == TS_DIALECT_CUDA || dialect == TS_DIALECT_HIP) ? gpu_dot_knobs16 : NULL;
     }
     int wide = 0, reduce = 0;
     for (int p = 0; p < ir->nparams; p++)
