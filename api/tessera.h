@@ -316,6 +316,9 @@ ts_status ts_kernel_tunable(const ts_kernel *k, int i, ts_tunable_info *out);
  *   tensor_cores      f16/bf16 dot on tensor cores (0/1; default: on for CUDA,
  *                     off elsewhere; on OpenCL 1 runs an emulation, for tests)
  *   warps             dot kernels: 32 x warps threads per program (1..32)
+ *   stages            tensor-core dots in a k loop: k blocks in flight (cp.async
+ *                     ring of shared buffers, 1..4; 1: one block at a time;
+ *                     default 3 where the pipeline applies)
  *   col_threads       at most this many threads share one row of a tile (1: each
  *                     thread owns whole rows, the CPU-friendly form; default 1024)
  *   group_m           grid order: groups of rows of programs for cache reuse
