@@ -162,10 +162,10 @@ Test(mma_emulated, missing_wait_is_caught, .timeout = 1800) {
     const ts_example *ex = ts_example_find("matmul");
     ts_kernel *k = NULL;
     cr_assert_eq(ex->build(TS_F16, &k), TS_OK, "%s", ts_last_error());
-    const char *cfgs[] = {"tensor_cores=1,stages=2,BLOCK_K=16", "tensor_cores=1,stages=3,BLOCK_K=16,BLOCK_M=32"};
+    const char *cfgs[] = {"tensor_cores=1,stages=2,BLOCK_K=16"}; /* one compile (stages=3 failed the same way: C[0] = inf) */
     ts_ex_sizes sz;
     cr_assert_eq(ts_ex_parse_sizes("M=64,N=64,K=128", &sz), TS_OK);
-    for (int i = 0; i < 2; i++) {
+    for (size_t i = 0; i < sizeof cfgs / sizeof cfgs[0]; i++) {
         ts_config *cfg = cfg_of(cfgs[i]);
         ts_ex_result r;
         ts__cg_fault_no_cp_wait = 1;
