@@ -21,7 +21,7 @@ struct ts_config {
 static const struct { const char *name; int64_t min, max; int pow2; } knobs[] = {
     {"threads", 1, 1024, 1}, {"vec", 1, 16, 1},     {"unroll", 1, 8, 0},       {"stage", 0, 1, 0},
     {"micro_m", 1, 16, 1},   {"micro_n", 1, 16, 1}, {"tensor_cores", 0, 2, 0}, {"group_m", 1, 64, 0},
-    {"col_threads", 1, 1024, 1}, {"nt", 0, 1, 0},   {"warps", 1, 32, 1},
+    {"col_threads", 1, 1024, 1}, {"nt", 0, 1, 0},   {"warps", 1, 32, 1},   {"stages", 1, 4, 0},
 };
 
 ts_status ts_config_create(ts_config **out) {

@@ -156,6 +156,9 @@ typedef struct ts__plan {
      * 2: the MFMA lowering (HIP; OpenCL: its emulation; CUDA: as 1).
      * warps: dot kernels run 32 x warps threads per program; 0 (no knob): the micro-tile's count */
     int warps;
+    /* stages: tensor-core dots in a k loop: k blocks in flight through a ring of
+     * shared buffers (cp.async pipeline, 1..4); 0 (no knob): the emitter's default */
+    int stages;
 } ts__plan;
 
 void ts__plan_free(ts__plan *p);

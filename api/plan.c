@@ -81,6 +81,7 @@ ts_status ts__plan_make(const ts__kir *ir, const ts_config *cfg, const int64_t *
     out->group_m = (int)knob(cfg, "group_m", 1);
     out->col_threads = (int)knob(cfg, "col_threads", 1024);
     out->nt = (int)knob(cfg, "nt", 0);
+    out->stages = (int)knob(cfg, "stages", 0);
     return TS_OK;
 }
 

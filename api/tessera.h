@@ -319,6 +319,9 @@ ts_status ts_kernel_tunable(const ts_kernel *k, int i, ts_tunable_info *out);
  *                     2 is as 1, on HIP 1 and 2 are MFMA)
  *   warps             dot kernels: 32 x warps threads per program (1..32; MFMA
  *                     needs whole 64-lane wavefronts: an even warps)
+ *   stages            tensor-core dots in a k loop (CUDA): k blocks in flight
+ *                     (cp.async ring of shared buffers, 1..4; 1: one block at
+ *                     a time; default 3 where the pipeline applies)
  *   col_threads       at most this many threads share one row of a tile (1: each
  *                     thread owns whole rows, the CPU-friendly form; default 1024)
  *   group_m           grid order: groups of rows of programs for cache reuse

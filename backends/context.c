@@ -365,7 +365,7 @@ ts_status ts__staging_wait(ts_context *ctx, void *handle) { return ctx->be->stag
 static uint64_t module_key(const ts_kernel *k, const ts__plan *p) {
     uint64_t h = ts__hash_u64(TS__HASH_INIT, k->hash);
     for (int t = 0; t < k->ir.ntiles; t++) h = ts__hash_u64(h, (uint64_t)p->block[t]);
-    int knobs[] = {p->threads, p->vec, p->unroll, p->stage, p->micro_m, p->micro_n, p->tensor_cores, p->group_m, p->col_threads, p->warps};
+    int knobs[] = {p->threads, p->vec, p->unroll, p->stage, p->micro_m, p->micro_n, p->tensor_cores, p->group_m, p->col_threads, p->warps, p->stages};
     return ts__hash_bytes(h, knobs, sizeof knobs);
 }
 

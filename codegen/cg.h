@@ -79,6 +79,20 @@ typedef struct cg {
     int mma;           /* a dot went to tensor cores: the kernel needs cg_mma.c's prelude */
     int mfma;          /* a dot went to MFMA: the kernel needs cg_mfma.c's prelude */
     int rand;          /* the kernel uses rand/randint: it needs cg_random.c's helper */
+    /* cg_mma.c's cp.async pipeline (ts__cg_mma_loop_begin): the dot of the
+     * loop being emitted whose operands stream through the ring ts_pipe_ */
+    const struct ts__op *pipe_loop, *pipe_dot; /* LOOP_BEGIN, DOT */
+    int pipe_stages;
+    int64_t pipe_halfs;  /* ts_pipe_: halfs of the ring (the largest of the kernel's loops) */
+    int cp_queue;        /* emulation: cp.async copies one work-item may have in flight */
+    /* cg_mma.c: the loop whose carried value frag_cv (a tensor-core dot's
+     * accumulator, read only by the dot, the dot's result its yield) lives
+     * in the warps' C fragments across the loop, not in registers of its layout */
+    const struct ts__op *frag_loop, *frag_dot;
+    ts_val frag_cv;
+    int frag_c;          /* its index among the loop's carried values */
+    int frag_cs_in_ring; /* its Cs (before and after the loop) in the pipeline's ring */
+    int64_t smem_limit;  /* bytes of local memory the device allows (0: unknown) */
     ts_status err;
     char errmsg[512];
 } cg;
@@ -289,6 +303,11 @@ void ts__cg_mfma_explain(cg *g, const ts__op *op);
 void ts__cg_emit_dot_mfma(cg *g, const ts__op *op);
 int ts__cg_mfma_guarded(const cg *g);
 void ts__cg_mfma_prelude(const cg *g, ts__sb *sb);
+void ts__cg_mma_decls(const cg *g, ts__sb *sb);
+void ts__cg_mma_loop_plan(cg *g, const ts__op *bop);
+int ts__cg_mma_carry_in_fragments(const cg *g, const ts__op *bop, int c);
+void ts__cg_mma_loop_begin(cg *g, const ts__op *bop);
+void ts__cg_mma_loop_end(cg *g, const ts__op *eop);
 /* cg_random.c: rand, randint (Philox 4x32-10) */
 void ts__cg_emit_rand(cg *g, const ts__op *op);
 void ts__cg_random_prelude(const cg *g, ts__sb *sb);

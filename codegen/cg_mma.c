@@ -3,6 +3,9 @@
  * The tensor-core primitives are small dialect leaves, defined by the
  * prelude this file adds to the kernel (ts__cg_mma_prelude):
  *   TS_CP_ASYNC16(dst, src)   16 bytes global -> local (cp.async.cg)
+ *   TS_CP_ASYNC_COMMIT, TS_CP_ASYNC_WAIT_GROUP(n), TS_CP_ASYNC_WAIT
+ *                             cp.async.commit_group / wait_group n / wait_all
+ *                             (TS_CP_ASYNC_STATE(n): the emulation's queue)
  *   TS_LDMATRIX_X4[_TRANS]    four 8x8 b16 matrices from local memory into
  *                             a warp's fragments (ldmatrix.sync...x4[.trans])
  *   TS_MMA_16816_{F16,BF16}   D = A B + C, m16n8k16, f32 accumulation
@@ -15,7 +18,9 @@
  * PoCL runs the very lowering CUDA runs, with only the instructions
  * replaced, against the independent references.
  *
- * Sections: when the path applies; preludes; the lowering.
+ * Sections: when the path applies; preludes; the lowering (a dot's tiles;
+ * the cp.async pipeline and the accumulator in fragments across a k loop,
+ * hooked into emit_c.c's LOOP_BEGIN / LOOP_END; the dot).
  *
  * The lowering, per dot (one k block):
  *   1. the accumulator (or zeros) goes to a f32 tile Cs[Mp][Np] in ts_lf;
@@ -30,6 +35,9 @@
  *      per 16-deep k step one ldmatrix.x4 of A, one of B (.trans where the
  *      tile is stored k-outer) and two mma.m16n8k16, fragments back to Cs;
  *   4. the result layout's registers are read from Cs.
+ * In a k loop, step 2 may come from the pipeline's ring instead, and steps
+ * 1, 3's Cs traffic and 4 may move out of the loop (C in fragments): see
+ * "the cp.async pipeline" below.
  * Padded extents: Mp, Np, Kp are the block sizes rounded up to 16. */
 #include "cg.h"
 
@@ -43,6 +51,7 @@ int ts__cg_mma_applies(const cg *g, const ts__op *op) {
     int tc = g->plan->tensor_cores;
     if (tc == 0) return 0;
     if (tc < 0 && id != TS_DIALECT_CUDA) return 0; /* auto: on where the instructions exist */
+    if (ts__cg_mfma_selected(g)) return 0;         /* OpenCL tensor_cores=2: the MFMA emulation (cg_mfma.c), no mma pipeline either */
     const ts__value *av = &g->ir->values[op->in[0]], *bv = &g->ir->values[op->in[1]];
     if (!is16(av->dtype) || av->dtype != bv->dtype) return 0; /* f32 would need tf32: not without asking */
     if (av->rank != 2 || bv->rank != 2) return 0;
@@ -93,6 +102,9 @@ static const char mma_cuda[] =
     "  asm volatile(\"cp.async.cg.shared.global [%0], [%1], 16;\" :: \"r\"(ts_smem_addr(dst)), \"l\"(src) : \"memory\");\n"
     "}\n"
     "#define TS_CP_ASYNC_WAIT() asm volatile(\"cp.async.wait_all;\" ::: \"memory\")\n"
+    "#define TS_CP_ASYNC_COMMIT() asm volatile(\"cp.async.commit_group;\" ::: \"memory\")\n"
+    "#define TS_CP_ASYNC_WAIT_GROUP(n) asm volatile(\"cp.async.wait_group %0;\" :: \"n\"(n) : \"memory\")\n"
+    "#define TS_CP_ASYNC_STATE(n)\n"
     "static __device__ __forceinline__ void TS_LDMATRIX_X4(uint *d, const ushort *hs, int off) {\n"
     "  asm volatile(\"ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0, %1, %2, %3}, [%4];\"\n"
     "               : \"=r\"(d[0]), \"=r\"(d[1]), \"=r\"(d[2]), \"=r\"(d[3]) : \"r\"(ts_smem_addr(hs + off)));\n"
@@ -132,8 +144,29 @@ static const char mma_emulated[] =
     "#define TS_GPTR __global\n"
     "#define TS_ALIGNED16(p) ((((ulong)(p)) & 15ul) == 0)\n"
     "inline ushort ts_mma_bits_f16(float f) { ushort h; vstore_half_rte(f, 0, (half *)&h); return h; }\n"
-    "#define TS_CP_ASYNC16(dst, src) vstore8(vload8(0, (src)), 0, (dst))\n"
-    "#define TS_CP_ASYNC_WAIT()\n"
+    "/* cp.async: a copy is queued, not made, until a wait_group (or wait_all)\n"
+    " * completes its group, so a missing wait reads the buffer's old contents.\n"
+    " * Each work-item keeps its own queue (n entries, sized by the lowering;\n"
+    " * a full queue copies at once); groups are counted as in PTX: commit\n"
+    " * closes the open group, wait_group(n) completes all but the newest n\n"
+    " * committed groups, wait_all commits and completes everything. */\n"
+    "#define TS_CP_ASYNC_STATE(n) TS_LPTR ushort *ts_cpd_[n]; const TS_GPTR ushort *ts_cps_[n]; int ts_cpg_[n]; int ts_cpn_ = 0, ts_cpo_ = 0;\\\n"
+    "  const int ts_cpcap_ = (n);\n"
+    "#define TS_CP_ASYNC16(dst, src) do {                                                            \\\n"
+    "    if (ts_cpn_ < ts_cpcap_) { ts_cpd_[ts_cpn_] = (dst); ts_cps_[ts_cpn_] = (src); ts_cpg_[ts_cpn_++] = ts_cpo_; } \\\n"
+    "    else vstore8(vload8(0, (src)), 0, (dst));                                                    \\\n"
+    "  } while (0)\n"
+    "#define TS_CP_ASYNC_COMMIT() (ts_cpo_++)\n"
+    "#define TS_CP_ASYNC_WAIT_GROUP(n) do {                                                          \\\n"
+    "    const int upto_ = ts_cpo_ - (n);                                                             \\\n"
+    "    int k_ = 0;                                                                                  \\\n"
+    "    for (int q_ = 0; q_ < ts_cpn_; q_++) {                                                       \\\n"
+    "      if (ts_cpg_[q_] < upto_) vstore8(vload8(0, ts_cps_[q_]), 0, ts_cpd_[q_]);                  \\\n"
+    "      else { ts_cpd_[k_] = ts_cpd_[q_]; ts_cps_[k_] = ts_cps_[q_]; ts_cpg_[k_++] = ts_cpg_[q_]; } \\\n"
+    "    }                                                                                            \\\n"
+    "    ts_cpn_ = k_;                                                                                \\\n"
+    "  } while (0)\n"
+    "#define TS_CP_ASYNC_WAIT() do { TS_CP_ASYNC_COMMIT(); TS_CP_ASYNC_WAIT_GROUP(0); } while (0)\n"
     "inline float ts_emu_half(uint w, int h, int bf16) {\n"
     "  ushort x = (ushort)(h ? (w >> 16) : (w & 0xffffu));\n"
     "  return bf16 ? ts_bf16_to_f32(x) : vload_half(0, (const half *)&x);\n"
@@ -286,71 +319,434 @@ static void ldmatrix_addr(const mma_operand *o, int is_b, const char *o0, char *
     else snprintf(buf, n, "%lld + TS_SWZ(%s + 8 * %s + r8_, kk_ * 16 + 8 * %s, %lld, %d)", (long long)o->base, o0, ob, kb, (long long)o->W, sh);
 }
 
-void ts__cg_emit_dot_mma(cg *g, const ts__op *op) {
-    ts_val a = op->in[0], b = op->in[1], acc = op->in[2], res = op->result;
-    const ts__value *av = &g->ir->values[a];
-    ts_dtype dt = av->dtype;
-    int64_t BM = g->plan->block[av->dims[0]], BK = g->plan->block[av->dims[1]];
-    int64_t BN = g->plan->block[g->ir->values[b].dims[1]];
-    int64_t Mp = pad16(BM), Np = pad16(BN), Kp = pad16(BK);
-    const ts__tile *kt = &g->ir->tiles[av->dims[1]];
-    int W = g->T / 32;
-    g->mma = 1;
+/* A dot's shapes and operand tiles (shared by the pipeline's prologue and
+ * the dot). */
+typedef struct mma_dot {
+    ts_dtype dt;
+    int64_t BM, BK, BN, Mp, Np, Kp;
+    const ts__tile *kt;
     mma_operand o[2];
-    memset(o, 0, sizeof o);
+    int64_t tile_halfs; /* A and B tiles of one k block */
+} mma_dot;
+
+static int mma_setup(cg *g, const ts__op *op, mma_dot *m) {
+    memset(m, 0, sizeof *m);
+    ts_val a = op->in[0], b = op->in[1];
+    const ts__value *av = &g->ir->values[a];
+    m->dt = av->dtype;
+    m->BM = g->plan->block[av->dims[0]];
+    m->BK = g->plan->block[av->dims[1]];
+    m->BN = g->plan->block[g->ir->values[b].dims[1]];
+    m->Mp = pad16(m->BM), m->Np = pad16(m->BN), m->Kp = pad16(m->BK);
+    m->kt = &g->ir->tiles[av->dims[1]];
     for (int w = 0; w < 2; w++) {
-        mma_operand *x = &o[w];
+        mma_operand *x = &m->o[w];
         x->v = w ? b : a;
-        x->ob = w ? BN : BM;
+        x->ob = w ? m->BN : m->BM;
         x->ld = ts__cg_direct_load(g, x->v, &x->tr);
-        if (x->ld && g->ir->params[x->ld->param].dtype != dt) { /* never: a load's value keeps its tensor's dtype */
-            cg_fail(g, TS_ERR_UNSUPPORTED, "dot: operand load of dtype %s feeds a %s dot", ts_dtype_name(g->ir->params[x->ld->param].dtype), ts_dtype_name(dt));
-            return;
+        if (x->ld && g->ir->params[x->ld->param].dtype != m->dt) { /* never: a load's value keeps its tensor's dtype */
+            cg_fail(g, TS_ERR_UNSUPPORTED, "dot: operand load of dtype %s feeds a %s dot", ts_dtype_name(g->ir->params[x->ld->param].dtype),
+                    ts_dtype_name(m->dt));
+            return 0;
         }
         /* A's load is [m][k] unless transposed, B's [k][n] */
         x->kouter = x->ld ? (w ? !x->tr : x->tr) : 0;
         int64_t op_ = pad16(x->ob);
-        x->rows = x->kouter ? Kp : op_;
-        x->W = x->kouter ? op_ : Kp;
+        x->rows = x->kouter ? m->Kp : op_;
+        x->W = x->kouter ? op_ : m->Kp;
     }
-    o[0].base = 0;
-    o[1].base = o[0].rows * o[0].W;
-    int64_t cs = Mp * Np;                              /* Cs floats */
-    int64_t hs_floats = (o[1].base + o[1].rows * o[1].W) / 2;
-    int64_t scr = cs + hs_floats;                      /* emulation scratch (floats) */
-    ts__cg_need_local(g, TS_F32, scr + (emulated(g) ? W * TS__MMA_SCRATCH_F : 0));
-    if (emulated(g)) ts__cg_need_local(g, TS_I32, W * TS__MMA_SCRATCH_I);
-    layout L;
-    layout_of(g, res, &L);
-    line(g, "/* dot on tensor cores (m16n8k16 %s): %d warps, C %lldx%lld, k %lld (codegen/cg_mma.c) */", dt == TS_BF16 ? "bf16" : "f16", W,
-         (long long)Mp, (long long)Np, (long long)Kp);
-    ts__cg_declare(g, res);
+    m->o[0].base = 0;
+    m->o[1].base = m->o[0].rows * m->o[0].W;
+    m->tile_halfs = m->o[1].base + m->o[1].rows * m->o[1].W;
+    return 1;
+}
+
+/* cp.async copies one work-item issues for a k block (the emulation's queue). */
+static int copies_per_thread(const cg *g, const mma_dot *m) {
+    int64_t n = 0;
+    for (int w = 0; w < 2; w++)
+        if (m->o[w].ld) n += (m->o[w].rows * (m->o[w].W / 8) + g->T - 1) / g->T;
+    return (int)n;
+}
+
+/* ---------------------------------------------------------------- the cp.async pipeline
+ *
+ * A loop over k tiles whose body holds one tensor-core dot, both operands
+ * loads read only by the dot, inside the loop and indexed by the loop's tile
+ * (and by values fixed before the loop), streams its operands through a ring
+ * of `stages` buffers ts_pipe_ (a local array of its own, so no other op's
+ * use of ts_lf can touch it): before the loop, k blocks 0 .. stages-2 are
+ * issued as cp.async groups; at the dot of block i, wait_group(stages-2)
+ * completes block i's group, a barrier publishes it (and retires every
+ * warp's reads of block i-1's buffer), block i+stages-1 is issued into that
+ * buffer and committed, and block i is multiplied while the others are in
+ * flight. Block n lives in buffer n % stages. Elsewhere the dot runs one k
+ * block at a time, and the source says why (attention: q is loaded before
+ * its loop and p is computed in registers; one ring per loop). */
+int ts__cg_fault_no_cp_wait; /* tests only (codegen.h): leave out the pipeline's wait_group */
+
+#define TS__MMA_STAGES_DEFAULT 3
+
+static int64_t loop_block(const cg *g, const ts__op *bop) { return g->plan->block[bop->tile]; }
+
+/* The loop's tensor-core dot if its operands can be pipelined; else NULL
+ * and *why says why (NULL why: the loop has no tensor-core dot). */
+static const ts__op *pipe_candidate(const cg *g, const ts__op *bop, const char **why) {
+    const ts__kir *ir = g->ir;
+    int bi = (int)(bop - ir->ops), ei = bop->match;
+    const ts__op *dot = NULL;
+    int ndots = 0, nested = 0;
+    *why = NULL;
+    for (int i = bi + 1, depth = 0; i < ei; i++) {
+        const ts__op *op = &ir->ops[i];
+        if (op->kind == TS__OP_LOOP_BEGIN) nested = 1, depth++;
+        if (op->kind == TS__OP_LOOP_END) depth--;
+        if (op->kind == TS__OP_DOT && depth == 0 && ts__cg_mma_applies(g, op)) {
+            ndots++;
+            dot = op;
+        }
+    }
+    if (!ndots) return NULL;
+    if (nested) return *why = "a loop is nested in this one (one ring and one group count per loop)", NULL;
+    if (ndots > 1) return *why = "the loop holds more than one tensor-core dot (one ring and one group count per loop)", NULL;
+    for (int w = 0; w < 2; w++) {
+        int tr;
+        const ts__op *ld = ts__cg_direct_load(g, dot->in[w], &tr);
+        if (!ld) return *why = "an operand is computed in registers, not a load read only by the dot", NULL;
+        int li = (int)(ld - ir->ops);
+        if (li < bi || li > ei) return *why = "an operand is loaded before the loop (the same block every iteration)", NULL;
+        int on_tile = 0;
+        for (int d = 0; d < ir->params[ld->param].rank; d++) {
+            const ts_index *x = &ld->idx[d];
+            if ((x->kind == TS_IDX_TILE || x->kind == TS_IDX_SHIFT || x->kind == TS_IDX_POINT) && x->tile == bop->tile) on_tile = 1;
+            if (x->kind >= TS_IDX_SHIFT && ir->values[x->val].def_op > bi)
+                return *why = "an operand's index is computed inside the loop (not known stages-1 blocks ahead)", NULL;
+        }
+        if (!on_tile) return *why = "an operand does not depend on the loop's tile", NULL;
+    }
+    return dot;
+}
+
+/* Bytes of local memory the ring may bring the kernel to: the device's
+ * limit, and at most 48 KiB (CUDA's static __shared__ arrays; the emulation
+ * takes the same cap so that it runs the stage count CUDA gets). */
+static int64_t smem_limit(const cg *g) {
+    int64_t lim = g->smem_limit > 0 ? g->smem_limit : 49152;
+    return lim > 49152 ? 49152 : lim;
+}
+
+/* The loop's first index (its blocks are loop_block apart from it). */
+static const char *loop_start(const cg *g, const ts__op *bop) {
+    static _Thread_local char buf[96];
+    const ts__tile *t = &g->ir->tiles[bop->tile];
+    if (t->ranged) snprintf(buf, sizeof buf, "l_%s", t->name);
+    else snprintf(buf, sizeof buf, "0");
+    return buf;
+}
+
+/* Issues the k block starting at `blk` (an expression) into ring buffer
+ * `buf` (an expression), where the block is in the loop's range: the copy
+ * reads the block's tile variable, shadowed here. */
+static void issue_block(cg *g, const ts__op *bop, const mma_dot *m, const char *blk, const char *buf) {
+    const ts__tile *t = &g->ir->tiles[bop->tile];
     line(g, "{");
     g->indent++;
-    line(g, "TS_LPTR ushort *hs_ = (TS_LPTR ushort *)(ts_lf + %lld);", (long long)cs);
-    line(g, "%s", g->d->barrier);
-    /* 1. accumulator -> Cs */
-    line(g, "for (int i_ = tid; i_ < %lld; i_ += %d) {", (long long)(Mp * Np), g->T);
-    if (acc != TS_NONE) line(g, "  if (i_ / %lld >= %lld || i_ %% %lld >= %lld) ts_lf[i_] = 0.0f;", (long long)Np, (long long)BM, (long long)Np, (long long)BN);
-    else line(g, "  ts_lf[i_] = 0.0f;");
+    line(g, "const %s pb_ = %s;", g->d->i64, blk);
+    line(g, "if (pb_ < x_%s) {", t->name);
+    g->indent++;
+    line(g, "TS_LPTR ushort *hs_ = ts_pipe_ + (%s) * %lld;", buf, (long long)m->tile_halfs);
+    line(g, "const %s b_%s = pb_;", g->d->i64, t->name);
+    for (int w = 0; w < 2; w++) {
+        const mma_operand *x = &m->o[w];
+        copy_from_global(g, x, x->kouter ? m->BK : x->ob, x->kouter ? x->ob : m->BK);
+    }
+    g->indent--;
     line(g, "}");
-    if (acc != TS_NONE) {
+    g->indent--;
+    line(g, "}");
+}
+
+/* The loop's carried value that can live in C fragments: the accumulator
+ * of a tensor-core dot of the loop's body (not of a nested loop), read by
+ * nothing else, the dot's result its yield and used by nothing else; -1 if
+ * none. */
+static int frag_carry(const cg *g, const ts__op *bop, const ts__op **dotp) {
+    const ts__kir *ir = g->ir;
+    int bi = (int)(bop - ir->ops), ei = bop->match;
+    const ts__op *eop = &ir->ops[ei];
+    for (int i = bi + 1; i < ei; i++)
+        if (ir->ops[i].kind == TS__OP_LOOP_BEGIN) return -1;
+    for (int i = bi + 1; i < ei; i++) {
+        const ts__op *op = &ir->ops[i];
+        if (op->kind != TS__OP_DOT || op->in[2] == TS_NONE || !ts__cg_mma_applies(g, op)) continue;
+        for (int c = 0; c < bop->ncarry; c++)
+            if (bop->carried[c] == op->in[2] && g->uses[op->in[2]] == 1 && eop->yields[c] == op->result && g->uses[op->result] == 1) {
+                *dotp = op;
+                return c;
+            }
+    }
+    return -1;
+}
+
+void ts__cg_mma_loop_plan(cg *g, const ts__op *bop) {
+    const char *why;
+    const ts__op *dot = pipe_candidate(g, bop, &why), *fdot = NULL;
+    int fc = frag_carry(g, bop, &fdot);
+    if (fc >= 0) {
+        g->frag_loop = bop;
+        g->frag_dot = fdot;
+        g->frag_cv = bop->carried[fc];
+        g->frag_c = fc;
+    }
+    if (!dot && !why) return;
+    int S = g->plan->stages > 0 ? g->plan->stages : TS__MMA_STAGES_DEFAULT;
+    if (!dot) {
+        line(g, "/* cp.async pipeline: not here, %s; the dot copies one k block at a time (codegen/cg_mma.c) */", why);
+        return;
+    }
+    if (S < 2) return; /* stages=1: one k block at a time */
+    mma_dot m;
+    if (!mma_setup(g, dot, &m)) return;
+    /* what else the kernel needs so far, and the dot's Cs (in the ring when
+     * C is in fragments: Cs is used only before and after the loop); not
+     * the emulation's scratch (its stage count is the one CUDA gets) */
+    int alias = g->frag_dot == dot;
+    int64_t cs = m.Mp * m.Np, lf = alias ? g->lf : (cs > g->lf ? cs : g->lf);
+    int64_t other = (lf + g->li) * 4 + (g->dot_shared_a4 + g->dot_shared_b4) * 16, lim = smem_limit(g);
+#define TS__RING_BYTES(S) (alias && cs * 4 > (S) * m.tile_halfs * 2 ? cs * 4 : (S) * m.tile_halfs * 2)
+    int asked = S;
+    while (S >= 2 && other + TS__RING_BYTES(S) > lim) S--;
+    if (S < 2) {
+        line(g, "/* cp.async pipeline: not here, stages=%d needs %lld bytes of local memory, the device allows %lld; one k block at a time */", asked,
+             (long long)(other + TS__RING_BYTES(asked)), (long long)lim);
+        return;
+    }
+    if (S < asked)
+        line(g, "/* cp.async pipeline: stages=%d needs %lld bytes of local memory, the device allows %lld: %d stages */", asked,
+             (long long)(other + TS__RING_BYTES(asked)), (long long)lim, S);
+    int64_t ring = TS__RING_BYTES(S) / 2;
+#undef TS__RING_BYTES
+    g->pipe_loop = bop;
+    g->pipe_dot = dot;
+    g->pipe_stages = S;
+    g->frag_cs_in_ring = alias;
+    if (ring > g->pipe_halfs) g->pipe_halfs = ring;
+    int q = copies_per_thread(g, &m) * S;
+    if (q > g->cp_queue) g->cp_queue = q;
+}
+
+int ts__cg_mma_carry_in_fragments(const cg *g, const ts__op *bop, int c) { return g->frag_loop && g->frag_loop == bop && c == g->frag_c; }
+
+/* Element i (0..7) of a warp's C fragments of the 16x16 tile at (m0_, n0_),
+ * as an index of the Np-wide Cs: the lowering's own reading of the
+ * m16n8k16 C layout (element i of n8 tile i/4 is row lane/4 + 8 ((i/2)%2),
+ * column 2 (lane%4) + i%2). */
+static void frag_index(int64_t Np, const char *i, char *buf, size_t n) {
+    snprintf(buf, n, "(m0_ + (lane_ >> 2) + ((%s >> 1) & 1) * 8) * %lld + n0_ + (%s >> 2) * 8 + (lane_ & 3) * 2 + (%s & 1)", i, (long long)Np, i, i);
+}
+
+/* The warp's tiles of C kept in fragments: tile t_ is u = warp_ + t_ W. */
+static int frag_tiles(const cg *g, const mma_dot *m) {
+    int64_t nu = (m->Mp / 16) * (m->Np / 16), W = g->T / 32;
+    return (int)((nu + W - 1) / W);
+}
+
+/* Opens a loop over the warp's tiles (unrolled: the fragments' indices are
+ * constants; not in the emulation, where PoCL's compile time grows with
+ * every copy of the barriers inside and an array in memory costs nothing):
+ * u_ (clamped to the last tile, so that every warp runs the same steps),
+ * m0_, n0_. */
+static void frag_tiles_begin(cg *g, const mma_dot *m) {
+    int64_t nun = m->Np / 16, nu = (m->Mp / 16) * nun;
+    if (!emulated(g)) line(g, "%s", g->d->unroll);
+    line(g, "for (int t_ = 0; t_ < %d; t_++) {", frag_tiles(g, m));
+    g->indent++;
+    line(g, "const int uu_ = warp_ + t_ * %d, u_ = uu_ < %lld ? uu_ : %lld;", g->T / 32, (long long)nu, (long long)(nu - 1));
+    line(g, "const int m0_ = (u_ / %lld) * 16, n0_ = (u_ %% %lld) * 16;", (long long)nun, (long long)nun);
+}
+
+static const char *frag_name(const cg *g) {
+    static _Thread_local char buf[32];
+    snprintf(buf, sizeof buf, "cf%d_", (int)g->frag_cv);
+    return buf;
+}
+
+/* Cs of the accumulator kept in fragments, written before and after the
+ * loop only: in the ring when the loop is pipelined (no copy is in flight
+ * then: the prologue follows, the final wait_all precedes), else in ts_lf. */
+static void cs_decl(cg *g) {
+    if (g->frag_cs_in_ring) line(g, "TS_LPTR float *cs_ = (TS_LPTR float *)ts_pipe_;");
+    else line(g, "TS_LPTR float *cs_ = ts_lf;");
+}
+
+void ts__cg_mma_loop_begin(cg *g, const ts__op *bop) {
+    if (g->frag_loop == bop) {
+        mma_dot m;
+        if (!mma_setup(g, g->frag_dot, &m)) return;
+        ts_val init = bop->init[g->frag_c];
+        if (!g->frag_cs_in_ring) ts__cg_need_local(g, TS_F32, m.Mp * m.Np);
+        line(g, "/* the dot's accumulator stays in the warps' C fragments across the loop: %s[t * 8 + i] is element i of tile warp + t * %d (codegen/cg_mma.c) */",
+             frag_name(g), g->T / 32);
+        line(g, "float %s[%d];", frag_name(g), frag_tiles(g, &m) * 8);
+        line(g, "{");
+        g->indent++;
+        cs_decl(g);
+        line(g, "%s", g->d->barrier);
+        line(g, "for (int i_ = tid; i_ < %lld; i_ += %d) {", (long long)(m.Mp * m.Np), g->T);
+        line(g, "  if (i_ / %lld >= %lld || i_ %% %lld >= %lld) cs_[i_] = 0.0f;", (long long)m.Np, (long long)m.BM, (long long)m.Np, (long long)m.BN);
+        line(g, "}");
+        layout La;
+        layout_of(g, init, &La);
+        ts__cg_elem_loop_begin(g, &La, "j");
+        line(g, "if (own_) cs_[e0 * %lld + e1] = %s[j];", (long long)m.Np, vname(init));
+        ts__cg_elem_loop_end(g);
+        line(g, "%s", g->d->barrier);
+        line(g, "const int lane_ = tid %% 32, warp_ = tid / 32;");
+        frag_tiles_begin(g, &m);
+        char fi[256];
+        frag_index(m.Np, "i", fi, sizeof fi);
+        line(g, "%s", g->d->unroll);
+        line(g, "for (int i = 0; i < 8; i++) %s[t_ * 8 + i] = cs_[%s];", frag_name(g), fi);
+        close_block(g);
+        close_block(g);
+    }
+    if (g->pipe_loop != bop) return;
+    mma_dot m;
+    if (!mma_setup(g, g->pipe_dot, &m)) return;
+    int S = g->pipe_stages;
+    line(g, "/* cp.async pipeline, %d stages: k blocks 0..%d in flight before the loop (codegen/cg_mma.c) */", S, S - 2);
+    line(g, "%s", g->d->barrier); /* an earlier loop's warps are done with the ring */
+    line(g, "for (int s_ = 0; s_ < %d; s_++) {", S - 1);
+    g->indent++;
+    char blk[128];
+    snprintf(blk, sizeof blk, "%s + s_ * %lld", loop_start(g, bop), (long long)loop_block(g, bop));
+    issue_block(g, bop, &m, blk, "s_");
+    line(g, "TS_CP_ASYNC_COMMIT();");
+    close_block(g);
+}
+
+void ts__cg_mma_loop_end(cg *g, const ts__op *eop) {
+    const ts__op *bop = &g->ir->ops[eop->match];
+    if (g->pipe_loop == bop) line(g, "TS_CP_ASYNC_WAIT(); /* the pipeline's last groups (empty: no block past the end is issued) */");
+    if (g->frag_loop == bop) {
+        /* the fragments -> Cs -> the result's layout */
+        mma_dot m;
+        if (!mma_setup(g, g->frag_dot, &m)) return;
+        ts_val r = eop->results[g->frag_c];
+        int64_t nu = (m.Mp / 16) * (m.Np / 16);
+        ts__cg_declare(g, r);
+        line(g, "{");
+        g->indent++;
+        cs_decl(g);
+        line(g, "%s", g->d->barrier);
+        line(g, "const int lane_ = tid %% 32, warp_ = tid / 32;");
+        frag_tiles_begin(g, &m);
+        char fi[256];
+        frag_index(m.Np, "i", fi, sizeof fi);
+        line(g, "if (uu_ < %lld) {", (long long)nu);
+        line(g, "  %s", g->d->unroll);
+        line(g, "  for (int i = 0; i < 8; i++) cs_[%s] = %s[t_ * 8 + i];", fi, frag_name(g));
+        line(g, "}");
+        close_block(g);
+        line(g, "%s", g->d->barrier);
+        layout L;
+        layout_of(g, r, &L);
+        ts__cg_elem_loop_begin(g, &L, "j");
+        line(g, "%s[j] = ok_ ? cs_[e0 * %lld + e1] : 0.0f;", vname(r), (long long)m.Np);
+        ts__cg_elem_loop_end(g);
+        close_block(g);
+    }
+    g->pipe_loop = g->frag_loop = NULL;
+    g->frag_cs_in_ring = 0;
+    g->pipe_dot = g->frag_dot = NULL;
+    g->pipe_stages = 0;
+}
+
+void ts__cg_mma_decls(const cg *g, ts__sb *sb) {
+    if (g->pipe_halfs)
+        ts__sb_printf(sb, "  %s%s ushort ts_pipe_[%lld];\n", g->d->local_decl, g->d->id == TS_DIALECT_CUDA ? " __align__(16)" : "", (long long)g->pipe_halfs);
+    ts__sb_printf(sb, "  TS_CP_ASYNC_STATE(%d)\n", g->cp_queue > 0 ? g->cp_queue : 1);
+}
+
+/* ---------------------------------------------------------------- the dot */
+
+void ts__cg_emit_dot_mma(cg *g, const ts__op *op) {
+    ts_val acc = op->in[2], res = op->result;
+    mma_dot m;
+    if (!mma_setup(g, op, &m)) return;
+    ts_dtype dt = m.dt;
+    int64_t BM = m.BM, BK = m.BK, BN = m.BN, Mp = m.Mp, Np = m.Np, Kp = m.Kp;
+    const ts__tile *kt = m.kt;
+    mma_operand *o = m.o;
+    int W = g->T / 32;
+    g->mma = 1;
+    const ts__op *bop = g->pipe_dot == op ? g->pipe_loop : NULL; /* operands from the ring (ts__cg_mma_loop_begin) */
+    int S = bop ? g->pipe_stages : 1;
+    const int frag = g->frag_dot == op; /* the accumulator in fragments across the loop (ts__cg_mma_loop_begin) */
+    int64_t cs = Mp * Np;                           /* Cs floats (in ts_lf unless C is in fragments and Cs in the ring) */
+    int64_t cs_lf = frag && g->frag_cs_in_ring ? 0 : cs;
+    int64_t scr = cs_lf + (bop ? 0 : m.tile_halfs / 2); /* emulation scratch (floats), after the tiles when not in the ring */
+    ts__cg_need_local(g, TS_F32, scr + (emulated(g) ? W * TS__MMA_SCRATCH_F : 0));
+    if (emulated(g)) ts__cg_need_local(g, TS_I32, W * TS__MMA_SCRATCH_I);
+    if (!bop) {
+        int q = copies_per_thread(g, &m);
+        if (q > g->cp_queue) g->cp_queue = q;
+    }
+    layout L;
+    layout_of(g, res, &L);
+    line(g, "/* dot on tensor cores (m16n8k16 %s): %d warps, C %lldx%lld, k %lld%s%s (codegen/cg_mma.c) */", dt == TS_BF16 ? "bf16" : "f16", W,
+         (long long)Mp, (long long)Np, (long long)Kp, bop ? ", operands from the cp.async ring" : "", frag ? ", C in fragments" : "");
+    if (!frag) ts__cg_declare(g, res); /* else the loop's end reads it from the fragments */
+    line(g, "{");
+    g->indent++;
+    if (bop) {
+        const ts__tile *lt = &g->ir->tiles[bop->tile];
+        char e[256];
+        snprintf(e, sizeof e, "((b_%s - %s) / %lld %% %d)", lt->name, loop_start(g, bop), (long long)loop_block(g, bop), S);
+        line(g, "const int ps_ = %s; /* this block's buffer */", cx(g, "int", e));
+        line(g, "TS_LPTR ushort *hs_ = ts_pipe_ + ps_ * %lld;", (long long)m.tile_halfs);
+    } else line(g, "TS_LPTR ushort *hs_ = (TS_LPTR ushort *)(ts_lf + %lld);", (long long)cs);
+    /* the previous readers of Cs and of the tiles in ts_lf are done (with
+     * the ring and C in fragments, the barrier after the wait does it) */
+    if (!(bop && frag)) line(g, "%s", g->d->barrier);
+    /* 1. accumulator -> Cs */
+    if (!frag) {
+        line(g, "for (int i_ = tid; i_ < %lld; i_ += %d) {", (long long)(Mp * Np), g->T);
+        if (acc != TS_NONE)
+            line(g, "  if (i_ / %lld >= %lld || i_ %% %lld >= %lld) ts_lf[i_] = 0.0f;", (long long)Np, (long long)BM, (long long)Np, (long long)BN);
+        else line(g, "  ts_lf[i_] = 0.0f;");
+        line(g, "}");
+    }
+    if (acc != TS_NONE && !frag) {
         layout La;
         layout_of(g, acc, &La);
         ts__cg_elem_loop_begin(g, &La, "j");
         line(g, "if (own_) ts_lf[e0 * %lld + e1] = %s[j];", (long long)Np, vname(acc));
         ts__cg_elem_loop_end(g);
     }
-    /* 2. operands -> local tiles */
-    for (int w = 0; w < 2; w++) {
-        mma_operand *x = &o[w];
-        if (x->ld) {
-            int64_t B0 = x->kouter ? BK : x->ob, B1 = x->kouter ? x->ob : BK;
-            copy_from_global(g, x, B0, B1);
-        } else copy_from_registers(g, x, w ? 0 : 1, dt, x->ob, BK, kt->name);
+    if (bop) {
+        /* 2. this block's group complete (its copies and every other
+         * work-item's, after the barrier); the block stages-1 ahead goes into
+         * the buffer block i-1 used, which the barrier retired */
+        if (!ts__cg_fault_no_cp_wait) line(g, "TS_CP_ASYNC_WAIT_GROUP(%d);", S - 2);
+        line(g, "%s", g->d->barrier);
+        char blk[160], buf[64];
+        snprintf(blk, sizeof blk, "b_%s + %lld", g->ir->tiles[bop->tile].name, (long long)((S - 1) * loop_block(g, bop)));
+        snprintf(buf, sizeof buf, "(ps_ + %d) %% %d", S - 1, S);
+        issue_block(g, bop, &m, blk, buf);
+        line(g, "TS_CP_ASYNC_COMMIT();");
+    } else {
+        /* 2. operands -> local tiles */
+        for (int w = 0; w < 2; w++) {
+            mma_operand *x = &o[w];
+            if (x->ld) {
+                int64_t B0 = x->kouter ? BK : x->ob, B1 = x->kouter ? x->ob : BK;
+                copy_from_global(g, x, B0, B1);
+            } else copy_from_registers(g, x, w ? 0 : 1, dt, x->ob, BK, kt->name);
+        }
+        line(g, "TS_CP_ASYNC_WAIT();");
+        line(g, "%s", g->d->barrier);
     }
-    line(g, "TS_CP_ASYNC_WAIT();");
-    line(g, "%s", g->d->barrier);
     /* 3. warps over 16x16 tiles of C */
     int64_t nun = Np / 16, nu = (Mp / 16) * nun;
     line(g, "{");
@@ -364,16 +760,23 @@ void ts__cg_emit_dot_mma(cg *g, const ts__op *op) {
         snprintf(mn, sizeof mn, "min(%s, x_%s - b_%s)", cx(g, g->d->i64, kb), kt->name, kt->name);
         line(g, "const int ks_ = (%s + 15) / 16;", cx(g, "int", mn));
     }
-    line(g, "for (int u0_ = 0; u0_ < %lld; u0_ += %d) {", (long long)nu, W);
-    g->indent++;
-    line(g, "const int uu_ = u0_ + warp_, u_ = uu_ < %lld ? uu_ : %lld;", (long long)nu, (long long)(nu - 1));
-    line(g, "const int m0_ = (u_ / %lld) * 16, n0_ = (u_ %% %lld) * 16;", (long long)nun, (long long)nun);
-    /* the lowering's own reading of the C fragment: element i of n8 tile t
-     * is row lane/4 + 8 (i/2), column 2 (lane%4) + i%2 */
-    line(g, "float c_[8];");
-    line(g, "%s", g->d->unroll);
-    line(g, "for (int i = 0; i < 8; i++) c_[i] = ts_lf[(m0_ + (lane_ >> 2) + ((i >> 1) & 1) * 8) * %lld + n0_ + (i >> 2) * 8 + (lane_ & 3) * 2 + (i & 1)];",
-         (long long)Np);
+    char fi[256], c0[64], c4[64];
+    frag_index(Np, "i", fi, sizeof fi);
+    if (frag) {
+        frag_tiles_begin(g, &m);
+        snprintf(c0, sizeof c0, "%s + t_ * 8", frag_name(g));
+        snprintf(c4, sizeof c4, "%s + t_ * 8 + 4", frag_name(g));
+    } else {
+        line(g, "for (int u0_ = 0; u0_ < %lld; u0_ += %d) {", (long long)nu, W);
+        g->indent++;
+        line(g, "const int uu_ = u0_ + warp_, u_ = uu_ < %lld ? uu_ : %lld;", (long long)nu, (long long)(nu - 1));
+        line(g, "const int m0_ = (u_ / %lld) * 16, n0_ = (u_ %% %lld) * 16;", (long long)nun, (long long)nun);
+        line(g, "float c_[8];");
+        line(g, "%s", g->d->unroll);
+        line(g, "for (int i = 0; i < 8; i++) c_[i] = ts_lf[%s];", fi);
+        snprintf(c0, sizeof c0, "c_");
+        snprintf(c4, sizeof c4, "c_ + 4");
+    }
     line(g, "for (int kk_ = 0; kk_ < ks_; kk_++) {");
     g->indent++;
     line(g, "uint fa_[4], fb_[4];");
@@ -383,20 +786,26 @@ void ts__cg_emit_dot_mma(cg *g, const ts__op *op) {
     ldmatrix_addr(&o[1], 1, "n0_", ad, sizeof ad);
     line(g, "TS_LDMATRIX_X4%s(fb_, hs_, %s);", o[1].kouter ? "_TRANS" : "", ad);
     const char *mma = dt == TS_BF16 ? "TS_MMA_16816_BF16" : "TS_MMA_16816_F16";
-    line(g, "%s(c_, fa_, fb_, c_);", mma);
-    line(g, "%s(c_ + 4, fa_, fb_ + 2, c_ + 4);", mma);
+    line(g, "%s(%s, fa_, fb_, %s);", mma, c0, c0);
+    line(g, "%s(%s, fa_, fb_ + 2, %s);", mma, c4, c4);
     g->indent--;
     line(g, "}");
-    line(g, "if (uu_ < %lld) {", (long long)nu);
-    line(g, "  %s", g->d->unroll);
-    line(g, "  for (int i = 0; i < 8; i++) ts_lf[(m0_ + (lane_ >> 2) + ((i >> 1) & 1) * 8) * %lld + n0_ + (i >> 2) * 8 + (lane_ & 3) * 2 + (i & 1)] = c_[i];",
-         (long long)Np);
-    line(g, "}");
+    if (!frag) {
+        line(g, "if (uu_ < %lld) {", (long long)nu);
+        line(g, "  %s", g->d->unroll);
+        line(g, "  for (int i = 0; i < 8; i++) ts_lf[%s] = c_[i];", fi);
+        line(g, "}");
+    }
     g->indent--;
     line(g, "}");
     line(g, "(void)j_; (void)r8_;");
     g->indent--;
     line(g, "}");
+    if (frag) { /* C stays in the fragments */
+        g->indent--;
+        line(g, "}");
+        return;
+    }
     line(g, "%s", g->d->barrier);
     /* 4. Cs -> the result layout */
     ts__cg_elem_loop_begin(g, &L, "j");

@@ -11,5 +11,9 @@
 ts_status ts__codegen_emit(const ts_kernel *k, const ts__plan *plan, ts_dialect dialect, const ts_device_caps *caps, const char *entry,
                            char **source);
 const char *ts__dialect_name(ts_dialect d);
+/* Fault injection, tests only: nonzero leaves the tensor-core dot's
+ * cp.async.wait_group out of its pipeline (codegen/cg_mma.c), so a test can
+ * see the emulation catch a missing wait. */
+extern int ts__cg_fault_no_cp_wait;
 
 #endif

@@ -234,6 +234,49 @@ static void emit_params(cg *g, const char *entry) {
 
 /* ---------------------------------------------------------------- the kernel */
 
+/* ---------------------------------------------------------------- grouped program order (group_m) */
+
+/* group_m > 1 on a kernel whose dot's m and n tiles are both grid tiles:
+ * the grid dims (gm, gn) of those tiles; else -1. */
+static void grouped_dims(const cg *g, int *gm, int *gn) {
+    *gm = *gn = -1;
+    if (g->plan->group_m <= 1) return;
+    const ts__kir *ir = g->ir;
+    for (int i = 0; i < ir->nops; i++) {
+        if (ir->ops[i].kind != TS__OP_DOT) continue;
+        const ts__value *rv = &ir->values[ir->ops[i].result];
+        int m = -1, n = -1;
+        for (int gi = 0; gi < ir->ngrid; gi++) {
+            if (ir->grid[gi] == rv->dims[0]) m = gi;
+            if (ir->grid[gi] == rv->dims[1]) n = gi;
+        }
+        if (m >= 0 && n >= 0 && m != n) {
+            *gm = m, *gn = n;
+            return;
+        }
+    }
+}
+
+/* Programs walk group_m rows of blocks down m before moving along n (the
+ * order of Triton's matmul), so that consecutive programs share blocks of
+ * A and of B in cache. The two program ids give a linear id p = id_m + G_m
+ * id_n (launch order), mapped back onto the (m, n) grid group by group. */
+static void emit_grouped_order(cg *g, int gm, int gn) {
+    const ts__kir *ir = g->ir;
+    const ts__dialect *d = g->d;
+    const char *I = d->i64;
+    const ts__tile *tm = &ir->tiles[ir->grid[gm]], *tn = &ir->tiles[ir->grid[gn]];
+    long long Bm = (long long)g->plan->block[ir->grid[gm]], Bn = (long long)g->plan->block[ir->grid[gn]], G = g->plan->group_m;
+    line(g, "/* grouped program order, group_m=%lld (codegen/emit_c.c) */", G);
+    line(g, "const %s gm0_ = (x_%s + %lld) / %lld, gn0_ = (x_%s + %lld) / %lld;", I, tm->name, Bm - 1, Bm, tn->name, Bn - 1, Bn);
+    line(g, "const %s gm_ = gm0_ > 0 ? gm0_ : 1, gn_ = gn0_ > 0 ? gn0_ : 1; /* an empty dim still launches one program */", I);
+    line(g, "const %s pid_ = %s + gm_ * %s;", I, cx(g, I, d->group_id[gm]), cx(g, I, d->group_id[gn]));
+    line(g, "const %s gw_ = %lld * gn_, gf_ = (pid_ / gw_) * %lld;", I, G, G);
+    line(g, "const %s gs_ = gm_ - gf_ < %lld ? gm_ - gf_ : %lld;", I, G, G);
+    line(g, "const %s b_%s = (gf_ + (pid_ %% gw_) %% gs_) * %lld;", I, tm->name, Bm);
+    line(g, "const %s b_%s = ((pid_ %% gw_) / gs_) * %lld;", I, tn->name, Bn);
+}
+
 int ts__cg_threads(const ts__kir *ir, const ts__plan *plan) {
     for (int i = 0; i < ir->nops; i++) {
         const ts__op *op = &ir->ops[i];
@@ -265,6 +308,7 @@ ts_status ts__codegen_c(const ts_kernel *k, const ts__plan *plan, ts_dialect dia
     g.T = ts__cg_threads(&k->ir, plan);
     g.NN = kernel_nn(&k->ir, plan);
     g.COLMAX = g.T;
+    g.smem_limit = caps ? caps->shared_mem_bytes : 0;
     g.SG = d->subgroup_ops && caps && caps->subgroup_size >= 2 ? caps->subgroup_size : 0;
     if (plan->col_threads < g.T && !ts__kir_has_dot(&k->ir)) g.COLMAX = plan->col_threads; /* a dot's layout is its micro-tile */
     if (caps && g.T > caps->max_group_size)
@@ -289,8 +333,11 @@ ts_status ts__codegen_c(const ts_kernel *k, const ts__plan *plan, ts_dialect dia
     ts__sb head = {0};
     g.indent = 1;
     line(&g, "const int tid = %s;", cx(&g, "int", d->tid));
+    int gm = -1, gn = -1;
+    grouped_dims(&g, &gm, &gn);
     for (int gi = 0; gi < ir->ngrid; gi++) {
         const ts__tile *t = &ir->tiles[ir->grid[gi]];
+        if (gi == gm || gi == gn) continue; /* below */
         line(&g, "const %s b_%s = %s * %lld;", d->i64, t->name, cx(&g, d->i64, d->group_id[gi]), (long long)plan->block[ir->grid[gi]]);
     }
     for (int t = 0; t < ir->ntiles; t++) {
@@ -299,6 +346,7 @@ ts_status ts__codegen_c(const ts_kernel *k, const ts__plan *plan, ts_dialect dia
         if (sz->name[0]) line(&g, "const %s x_%s = s_%s;", d->i64, ir->tiles[t].name, sz->name);
         else line(&g, "const %s x_%s = %lld;", d->i64, ir->tiles[t].name, (long long)sz->fixed);
     }
+    if (gm >= 0) emit_grouped_order(&g, gm, gn);
     for (int i = 0; i < ir->nops && !g.err; i++) {
         const ts__op *op = &ir->ops[i];
         if (g.fused[i]) continue;
@@ -377,7 +425,9 @@ ts_status ts__codegen_c(const ts_kernel *k, const ts__plan *plan, ts_dialect dia
         case TS__OP_DOT: ts__cg_emit_dot(&g, op); break;
         case TS__OP_LOOP_BEGIN: {
             const ts__tile *t = &ir->tiles[op->tile];
+            ts__cg_mma_loop_plan(&g, op); /* a tensor-core dot's pipeline and accumulator fragments, where the loop has them */
             for (int c = 0; c < op->ncarry; c++) {
+                if (ts__cg_mma_carry_in_fragments(&g, op, c)) continue; /* declared by ts__cg_mma_loop_begin */
                 ts__cg_declare(&g, op->carried[c]);
                 layout L;
                 layout_of(&g, op->carried[c], &L);
@@ -392,9 +442,12 @@ ts_status ts__codegen_c(const ts_kernel *k, const ts__plan *plan, ts_dialect dia
                 snprintf(hi, sizeof hi, "%s[0]", vname(op->in[1]));
                 line(&g, "const %s l_%s = %s;", d->i64, t->name, cx(&g, d->i64, lo));
                 line(&g, "const %s x_%s = %s;", d->i64, t->name, cx(&g, d->i64, hi));
+            }
+            ts__cg_mma_loop_begin(&g, op); /* a tensor-core dot's cp.async pipeline: its prologue, where the loop has one */
+            if (t->ranged)
                 line(&g, "for (%s b_%s = l_%s; b_%s < x_%s; b_%s += %lld) {", d->i64, t->name, t->name, t->name, t->name, t->name,
                      (long long)plan->block[op->tile]);
-            } else
+            else
                 line(&g, "for (%s b_%s = 0; b_%s < x_%s; b_%s += %lld) {", d->i64, t->name, t->name, t->name, t->name, (long long)plan->block[op->tile]);
             g.indent++;
             break;
@@ -403,6 +456,7 @@ ts_status ts__codegen_c(const ts_kernel *k, const ts__plan *plan, ts_dialect dia
             const ts__op *bop = &ir->ops[op->match];
             /* yields may name other carried values: go through temporaries */
             for (int c = 0; c < op->ncarry; c++) {
+                if (ts__cg_mma_carry_in_fragments(&g, bop, c)) continue;
                 layout L;
                 layout_of(&g, bop->carried[c], &L);
                 line(&g, "%s y%d_%d[%lld];", reg_type(&g, ir->values[bop->carried[c]].dtype), i, c, (long long)L.J);
@@ -414,6 +468,7 @@ ts_status ts__codegen_c(const ts_kernel *k, const ts__plan *plan, ts_dialect dia
                 } else ts__cg_relayout(&g, op->yields[c], yn, &L, 0);
             }
             for (int c = 0; c < op->ncarry; c++) {
+                if (ts__cg_mma_carry_in_fragments(&g, bop, c)) continue;
                 layout L;
                 layout_of(&g, bop->carried[c], &L);
                 copy_unroll(&g, L.J);
@@ -422,12 +477,14 @@ ts_status ts__codegen_c(const ts_kernel *k, const ts__plan *plan, ts_dialect dia
             g.indent--;
             line(&g, "}");
             for (int c = 0; c < op->ncarry; c++) {
+                if (ts__cg_mma_carry_in_fragments(&g, bop, c)) continue;
                 ts__cg_declare(&g, op->results[c]);
                 layout L;
                 layout_of(&g, op->results[c], &L);
                 copy_unroll(&g, L.J);
                 line(&g, "for (int j = 0; j < %lld; j++) %s[j] = %s[j];", (long long)L.J, vname(op->results[c]), vname(bop->carried[c]));
             }
+            if (g.pipe_loop == bop || g.frag_loop == bop) ts__cg_mma_loop_end(&g, op); /* declares a result kept in fragments */
             break;
         }
         default: cg_fail(&g, TS_ERR_UNSUPPORTED, "op %d (%s) is not lowered", i, ts__op_kind_name(op->kind)); break;
@@ -449,6 +506,7 @@ ts_status ts__codegen_c(const ts_kernel *k, const ts__plan *plan, ts_dialect dia
                       g.mma && d->id == TS_DIALECT_CUDA ? " __align__(16)" : g.mfma && d->id == TS_DIALECT_HIP ? " __attribute__((aligned(16)))" : "",
                       (long long)g.lf);
     if (g.li && !d->buffer_blocks) ts__sb_printf(&g.sb, "  %s int ts_li[%lld];\n", d->local_decl, (long long)g.li);
+    if (g.mma) ts__cg_mma_decls(&g, &g.sb);
     char *b = ts__sb_finish(&body);
     if (b) ts__sb_puts(&g.sb, b);
     free(b);
@@ -462,7 +520,7 @@ ts_status ts__codegen_c(const ts_kernel *k, const ts__plan *plan, ts_dialect dia
     }
     free(g.px);
     free(g.deferred);
-    int64_t local_bytes = g.lf * 4 + g.li * 4 + (g.dot_shared_a4 + g.dot_shared_b4) * 16;
+    int64_t local_bytes = g.lf * 4 + g.li * 4 + (g.dot_shared_a4 + g.dot_shared_b4) * 16 + g.pipe_halfs * 2;
     /* Large private arrays spill to the stack (and crash some drivers): such
      * configs are refused, and the tuner prunes them. */
     const int max_priv = d->max_private > 0 ? d->max_private : TS__MAX_PRIVATE;

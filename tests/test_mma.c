@@ -6,9 +6,14 @@
  *   the prelude's emulation of mma.m16n8k16 / ldmatrix / cp.async (its own
  *   lane table, from the PTX ISA) against the independent references. Each
  *   case first checks that the source took that path.
+ *   Also at stages 1, 2, 4 (default 3: the cp.async pipeline; the source is
+ *   checked for its wait_group and for C kept in fragments), a missing
+ *   wait_group (fault injection) caught by the emulation, and group_m.
  * ptx: the CUDA form compiled with NVRTC for sm_80 and sm_90 has mma.sync,
- *   ldmatrix (.trans where B is k-outer) and cp.async, and ptxas -v reports
- *   no spills. Skips with the reason without NVRTC/ptxas or OpenCL.
+ *   ldmatrix (.trans where B is k-outer), cp.async (commit_group and
+ *   wait_group unless stages=1), and ptxas -v reports no spills (its
+ *   registers and shared memory logged). Skips with the reason without
+ *   NVRTC/ptxas or OpenCL.
  * defaults: the path is the default for f16/bf16 dots on CUDA only;
  *   tensor_cores=0 turns it off; f32 dots never take it (no tf32 unasked);
  *   targets without it say so in the source. */
@@ -25,14 +30,25 @@
 
 /* ---------------------------------------------------------------- helpers */
 
+/* OpenCL: PoCL's local memory (1 MiB), since the emulation's scratch comes
+ * on top of what CUDA needs; the pipeline's stage count still follows the
+ * 48 KiB CUDA has (codegen/cg_mma.c). */
 static ts_status emit(const ts_kernel *k, const ts_config *cfg, const char *sizes, ts_dialect dialect, char **src) {
-    return ts_test_emit(k, cfg, sizes, dialect, NULL, src);
+    ts_device_caps pocl = {.max_group_size = 1024, .shared_mem_bytes = 1 << 20};
+    return ts_test_emit(k, cfg, sizes, dialect, dialect == TS_DIALECT_OPENCL ? &pocl : NULL, src);
 }
 
 static int count(const char *hay, const char *needle) {
     int n = 0;
     for (const char *p = strstr(hay, needle); p; p = strstr(p + 1, needle)) n++;
     return n;
+}
+
+/* The kernel after the preludes (which define the leaves by name). */
+static const char *body_of(const char *src) {
+    const char *b = strstr(src, "/* kernel '");
+    cr_assert_not_null(b, "no kernel comment in the source");
+    return b;
 }
 
 static ts_config *cfg_of(const char *text) {
@@ -49,8 +65,19 @@ static const char *const bmm_sizes[] = {"Z=1,M=1,N=1,K=1", "Z=2,M=7,N=127,K=7", 
 static const char *const attention_sizes[] = {"H=1,S=1,T=1,D=13", "H=3,S=7,T=7,D=13", "H=1,S=127,T=1000,D=13", NULL};
 /* Configs: the default blocks (4 warps on matmul), one warp over the
  * smallest blocks (padding to 16 everywhere). Each costs a PoCL compile. */
-static const char *const mm_configs[] = {"tensor_cores=1", "tensor_cores=1,warps=1,BLOCK_M=16,BLOCK_N=16,BLOCK_K=8", NULL};
-static const char *const one_config[] = {"tensor_cores=1", NULL};
+/* The default is the 3-stage cp.async pipeline; stages=1 is one k block at
+ * a time; stages=2 and 4 at other block shapes (a short k block: more
+ * blocks, so the ring wraps several times at K=127 and 1000). */
+static const char *const mm_configs[] = {"tensor_cores=1",
+                                         "tensor_cores=1,warps=1,BLOCK_M=16,BLOCK_N=16,BLOCK_K=8",
+                                         "tensor_cores=1,stages=1",
+                                         "tensor_cores=1,stages=2,BLOCK_K=16",
+                                         "tensor_cores=1,stages=4,warps=2,BLOCK_M=32,BLOCK_N=64,BLOCK_K=16",
+                                         NULL};
+static const char *const mm_configs_bf16[] = {"tensor_cores=1", "tensor_cores=1,warps=1,BLOCK_M=16,BLOCK_N=16,BLOCK_K=8",
+                                              "tensor_cores=1,stages=2,warps=2,BLOCK_K=16", NULL};
+static const char *const configs_s4[] = {"tensor_cores=1", "tensor_cores=1,stages=4,BLOCK_K=16", NULL};
+static const char *const configs_s2[] = {"tensor_cores=1", "tensor_cores=1,stages=2,BLOCK_K=16", NULL};
 static const char *const att_configs[] = {"tensor_cores=1", NULL};
 
 /* ---------------------------------------------------------------- emulated on OpenCL */
@@ -80,7 +107,25 @@ static void run_emulated(const char *name, ts_dtype dt, const char *const *sizes
             int ndots = count(src, "dot on tensor cores");
             cr_assert(ndots >= 1 && strstr(src, "ts_emu_mma_16816(") && strstr(src, "TS_LDMATRIX_X4"),
                       "%s %s [%s]: the dot did not take the tensor-core path", name, ts_dtype_name(dt), configs[ci]);
-            if (strcmp(name, "attention") == 0) cr_assert_eq(ndots, 2, "attention: both dots on tensor cores");
+            if (strcmp(name, "attention") == 0) {
+                cr_assert_eq(ndots, 2, "attention: both dots on tensor cores");
+                cr_assert(strstr(src, "cp.async pipeline: not here"), "attention: no reason given for the single-stage dots");
+                cr_assert(!strstr(src, "C in fragments"), "attention: its accumulator is rescaled outside the dot (no fragments)");
+            } else {
+                /* the pipeline where stages is not 1: wait_group stages-2 before the block is used */
+                int stages = strstr(configs[ci], "stages=1") ? 1 : strstr(configs[ci], "stages=2") ? 2 : strstr(configs[ci], "stages=4") ? 4 : 3;
+                char wait[64];
+                snprintf(wait, sizeof wait, "TS_CP_ASYNC_WAIT_GROUP(%d);", stages - 2);
+                const char *body = body_of(src);
+                if (stages > 1)
+                    cr_assert(strstr(body, "operands from the cp.async ring") && strstr(body, wait) && strstr(body, "TS_CP_ASYNC_COMMIT();"),
+                              "%s [%s]: no %d-stage pipeline", name, configs[ci], stages);
+                else
+                    cr_assert(!strstr(body, "TS_CP_ASYNC_WAIT_GROUP(") && strstr(body, "TS_CP_ASYNC_WAIT();"), "%s [%s]: stages=1 pipelined", name,
+                              configs[ci]);
+                /* the accumulator is the loop's carried value: C in fragments across the loop */
+                cr_assert(strstr(body, "C in fragments"), "%s [%s]: the accumulator is not kept in fragments", name, configs[ci]);
+            }
             free(src);
             ts_ex_sizes sz;
             cr_assert_eq(ts_ex_parse_sizes(sizes[si], &sz), TS_OK);
@@ -99,13 +144,88 @@ static void run_emulated(const char *name, ts_dtype dt, const char *const *sizes
 #define EMU_TEST(kname, dt, sizes, configs) \
     Test(mma_emulated, kname##_##dt, .timeout = 1800) { run_emulated(#kname, TS_##dt, sizes, configs); }
 EMU_TEST(matmul, F16, matmul_sizes, mm_configs)
-EMU_TEST(matmul, BF16, matmul_sizes, mm_configs)
-EMU_TEST(matmul_bias_gelu, F16, matmul_sizes, one_config)
-EMU_TEST(matmul_bias_gelu, BF16, matmul_sizes, one_config)
-EMU_TEST(bmm, F16, bmm_sizes, one_config)
-EMU_TEST(bmm, BF16, bmm_sizes, one_config)
+EMU_TEST(matmul, BF16, matmul_sizes, mm_configs_bf16)
+EMU_TEST(matmul_bias_gelu, F16, matmul_sizes, configs_s4)
+EMU_TEST(matmul_bias_gelu, BF16, matmul_sizes, configs_s2)
+EMU_TEST(bmm, F16, bmm_sizes, configs_s4)
+EMU_TEST(bmm, BF16, bmm_sizes, configs_s2)
 EMU_TEST(attention, F16, attention_sizes, att_configs)
 EMU_TEST(attention, BF16, attention_sizes, att_configs)
+
+/* The emulated cp.async copies only when a wait completes its group: with
+ * the pipeline's wait_group left out (fault injection), the dot reads
+ * buffers whose copies are still queued, and the check fails; the same
+ * case passes with the wait. Aligned rows (K, N multiples of 8), so the
+ * copies are cp.async chunks, not element copies. */
+Test(mma_emulated, missing_wait_is_caught, .timeout = 1800) {
+    ts_context *ctx = open_or_skip();
+    const ts_example *ex = ts_example_find("matmul");
+    ts_kernel *k = NULL;
+    cr_assert_eq(ex->build(TS_F16, &k), TS_OK, "%s", ts_last_error());
+    const char *cfgs[] = {"tensor_cores=1,stages=2,BLOCK_K=16"}; /* one compile (stages=3 failed the same way: C[0] = inf) */
+    ts_ex_sizes sz;
+    cr_assert_eq(ts_ex_parse_sizes("M=64,N=64,K=128", &sz), TS_OK);
+    for (size_t i = 0; i < sizeof cfgs / sizeof cfgs[0]; i++) {
+        ts_config *cfg = cfg_of(cfgs[i]);
+        ts_ex_result r;
+        ts__cg_fault_no_cp_wait = 1;
+        char *src = NULL;
+        cr_assert_eq(emit(k, cfg, "M=64,N=64,K=128", TS_DIALECT_OPENCL, &src), TS_OK, "%s", ts_last_error());
+        cr_assert(!strstr(body_of(src), "TS_CP_ASYNC_WAIT_GROUP(") && strstr(src, "operands from the cp.async ring"), "[%s]: the fault did not take", cfgs[i]);
+        free(src);
+        ts_ex_run_case(ctx, ex, k, TS_F16, &sz, cfg, 1, 11, &r);
+        ts__cg_fault_no_cp_wait = 0;
+        cr_expect_neq(r.status, TS_OK, "[%s]: a missing cp.async.wait_group went unnoticed", cfgs[i]);
+        cr_log_info("[%s] without the wait: %s %s", cfgs[i], ts_status_name(r.status), r.message);
+        ts_config_destroy(cfg);
+    }
+    ts_kernel_destroy(k);
+    ts_context_destroy(ctx);
+}
+
+/* group_m: the grouped program order (codegen/emit_c.c) on the CPU path
+ * (f32) and on the emulated tensor-core path, at grids that leave a short
+ * last group (M=1000: 16 rows of 64 blocks, groups of 3 and 5), a single
+ * column (N=7) and a single program. */
+Test(mma_emulated, group_m_order) {
+    ts_context *ctx = open_or_skip();
+    struct {
+        const char *kernel;
+        ts_dtype dt;
+        const char *cfg;
+    } cases[] = {
+        {"matmul", TS_F32, "group_m=3"},
+        {"matmul", TS_F32, "group_m=5,BLOCK_M=16,BLOCK_N=16"},
+        {"bmm", TS_F32, "group_m=2,BLOCK_M=16,BLOCK_N=32"},
+        {"matmul", TS_F16, "tensor_cores=1,group_m=3"},
+    };
+    const char *sizes[] = {"M=1000,N=127,K=65", "M=127,N=1000,K=7", "M=1,N=1,K=1", "M=300,N=7,K=31"};
+    const char *bsizes[] = {"Z=2,M=127,N=300,K=7", "Z=1,M=1,N=1,K=1"};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        const ts_example *ex = ts_example_find(cases[i].kernel);
+        ts_kernel *k = NULL;
+        cr_assert_eq(ex->build(cases[i].dt, &k), TS_OK, "%s", ts_last_error());
+        ts_config *cfg = cfg_of(cases[i].cfg);
+        int isb = strcmp(cases[i].kernel, "bmm") == 0;
+        const char *const *sz = isb ? bsizes : sizes;
+        int nsz = isb ? 2 : 4;
+        for (int si = 0; si < nsz; si++) {
+            char *src = NULL;
+            cr_assert_eq(emit(k, cfg, sz[si], TS_DIALECT_OPENCL, &src), TS_OK, "%s", ts_last_error());
+            cr_assert(strstr(src, "grouped program order"), "%s [%s]: no grouped order", cases[i].kernel, cases[i].cfg);
+            free(src);
+            ts_ex_sizes s;
+            cr_assert_eq(ts_ex_parse_sizes(sz[si], &s), TS_OK);
+            ts_ex_result r;
+            ts_ex_run_case(ctx, ex, k, cases[i].dt, &s, cfg, 1, (uint64_t)(si + 3), &r);
+            cr_expect_eq(r.status, TS_OK, "%s %s %s [%s]: %s %s", cases[i].kernel, ts_dtype_name(cases[i].dt), sz[si], cases[i].cfg, ts_status_name(r.status),
+                         r.message);
+        }
+        ts_config_destroy(cfg);
+        ts_kernel_destroy(k);
+    }
+    ts_context_destroy(ctx);
+}
 
 /* ---------------------------------------------------------------- PTX (NVRTC + ptxas) */
 
@@ -162,8 +282,13 @@ static void check_ptx(const char *name, ts_dtype dt, const char *config) {
         cr_expect(strstr(ptx, "ldmatrix.sync.aligned.m8n8.x4.shared.b16") || strstr(ptx, "ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16"),
                   "%s %s: no ldmatrix in the PTX", name, archs[a]);
         cr_expect(strstr(ptx, "cp.async.cg.shared.global"), "%s %s: no cp.async in the PTX", name, archs[a]);
-        if (strcmp(name, "attention") != 0) /* B is k-outer ([k][n] in memory): ldmatrix .trans */
+        if (strcmp(name, "attention") != 0) { /* B is k-outer ([k][n] in memory): ldmatrix .trans */
             cr_expect(strstr(ptx, "ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16"), "%s %s: no ldmatrix .trans for B", name, archs[a]);
+            /* the cp.async pipeline (default 3 stages) unless stages=1 */
+            int piped = !strstr(config, "stages=1");
+            cr_expect_eq(strstr(ptx, "cp.async.commit_group") != NULL, piped, "%s %s [%s]: cp.async.commit_group", name, archs[a], config);
+            cr_expect_eq(strstr(ptx, "cp.async.wait_group") != NULL, piped, "%s %s [%s]: cp.async.wait_group", name, archs[a], config);
+        }
         char rep[16384];
         int rc = run_ptxas_v(ptxas, ptx, archs[a], rep, sizeof rep);
         cr_assert_eq(rc, 0, "%s: ptxas -arch=%s failed: %s", name, archs[a], rep);
@@ -174,8 +299,11 @@ static void check_ptx(const char *name, ts_dtype dt, const char *config) {
             while (q > rep && q[-1] == ' ') q--;
             cr_expect(q > rep && q[-1] == '0' && (q - 1 == rep || q[-2] == ' '), "%s %s [%s]: ptxas reports spills: %s", name, archs[a], config, rep);
         }
-        cr_log_info("%s %s %s [%s]: %d mma, %d ldmatrix, %d cp.async", name, ts_dtype_name(dt), archs[a], config, count(ptx, "mma.sync"), count(ptx, "ldmatrix"),
-                    count(ptx, "cp.async.cg"));
+        const char *used = strstr(rep, "Used ");
+        char usage[160] = "";
+        if (used) snprintf(usage, sizeof usage, "%.*s", (int)strcspn(used, "\n"), used);
+        cr_log_info("%s %s %s [%s]: %d mma, %d ldmatrix, %d cp.async; ptxas: %s", name, ts_dtype_name(dt), archs[a], config, count(ptx, "mma.sync"),
+                    count(ptx, "ldmatrix"), count(ptx, "cp.async.cg"), usage);
         free(ptx);
         free(log);
     }
@@ -190,6 +318,13 @@ static void check_ptx(const char *name, ts_dtype dt, const char *config) {
 PTX_TEST(matmul, F16, default, "")
 PTX_TEST(matmul, BF16, default, "")
 PTX_TEST(matmul, F16, warps8, "warps=8,BLOCK_M=64,BLOCK_N=128,BLOCK_K=32")
+PTX_TEST(matmul, F16, stages1, "stages=1")
+PTX_TEST(matmul, F16, stages2, "stages=2")
+PTX_TEST(matmul, F16, stages3, "stages=3")
+PTX_TEST(matmul, BF16, stages3, "stages=3")
+PTX_TEST(matmul, F16, stages4, "stages=4")
+PTX_TEST(bmm, F16, stages4, "stages=4,BLOCK_K=64")
+PTX_TEST(matmul, F16, group_m8, "group_m=8")
 PTX_TEST(matmul_bias_gelu, F16, default, "")
 PTX_TEST(bmm, BF16, default, "")
 PTX_TEST(attention, F16, warps4, "warps=4")

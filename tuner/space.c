@@ -5,7 +5,8 @@
  * micro_n (the register micro-tile, which also sets the threads per group),
  * stage (0: operands read straight from global memory, the CPU-style
  * lowering; 1: staged through local memory, the GPU-style one) and unroll,
- * and on CUDA and HIP with f16/bf16 operands tensor_cores and warps;
+ * and on CUDA and HIP with f16/bf16 operands tensor_cores, warps and group_m
+ * (and stages on CUDA, the cp.async pipeline);
  * other kernels get threads, vec and (when the code generator has it)
  * col_threads. Effort "quick" keeps a window of values
  * around each default (3 for the blocks of a dot, 5 otherwise; threads
@@ -271,14 +272,19 @@ ts_status ts__tune_space_build(ts__kspace_info *info, ts_tune_effort effort, ts_
         ok = ok && add_axis(sp, "stage", stage, 2, v4 ? 1 : 0) >= 0;
         ok = ok && add_axis(sp, "unroll", quick ? unroll_quick : unroll_full, quick ? 1 : 4, 1) >= 0;
         /* CUDA and HIP, f16/bf16 dots: the tensor-core path (mma.sync; MFMA
-         * on HIP; default on) and its warps per program; tensor_cores=0 keeps
-         * the micro-tile lowering in reach. HIP: whole 64-lane wavefronts,
-         * so an even number of 32-thread warps */
+         * on HIP; default on), its warps per program and the grouped program
+         * order; on CUDA also the cp.async pipeline's stages (1: none; a count
+         * that does not fit shared memory is reduced by the emitter);
+         * tensor_cores=0 keeps the micro-tile lowering in reach. HIP: whole
+         * 64-lane wavefronts, so an even number of 32-thread warps */
         int hip = info->dialect == TS_DIALECT_HIP;
         if (ok && (info->dialect == TS_DIALECT_CUDA || hip) && dot_is_16bit(ir)) {
             static const int64_t tc[] = {1, 0}, warps_quick[] = {2, 4, 8}, warps_full[] = {1, 2, 4, 8, 16};
+            static const int64_t stages_quick[] = {2, 3, 4}, stages_full[] = {1, 2, 3, 4}, gm_quick[] = {1, 8}, gm_full[] = {1, 4, 8, 16};
             ok = add_axis(sp, "tensor_cores", tc, 2, 1) >= 0;
             ok = ok && add_axis(sp, "warps", quick ? warps_quick : warps_full + hip, quick ? 3 : 5 - hip, 4) >= 0;
+            if (!hip) ok = ok && add_axis(sp, "stages", quick ? stages_quick : stages_full, quick ? 3 : 4, 3) >= 0;
+            ok = ok && add_axis(sp, "group_m", quick ? gm_quick : gm_full, quick ? 2 : 4, 1) >= 0;
         }
         if (!ok) return ts__error(TS_ERR_LIMIT, "kernel '%s' has too many tunables to search", ir->name);
         /* starting points of both styles: register blocks with wide vector loads
