@@ -294,6 +294,17 @@ void ts__cg_emit_dot_glsl(cg *g, const ts__op *op);
 /* cg_mma.c: dot on tensor cores (mma.sync; emulated on OpenCL) */
 int ts__cg_mma_applies(const cg *g, const ts__op *op);
 void ts__cg_emit_dot_mma(cg *g, const ts__op *op);
+/* A dot operand's load copied into a 16-bit local tile in chunks (shared by cg_mma.c and cg_mfma.c) */
+typedef struct ts__cg_chunks {
+    const ts__op *ld;          /* the load, read only by the dot */
+    const char *pre;           /* prefix of its index variables */
+    int64_t rows, nch;         /* rows, chunks a row */
+    int cw;                    /* halfs a chunk */
+    int64_t B0, B1;            /* the valid extent (zero fill past it) */
+    const char *dst;           /* where chunk (r_, c<cw>_) goes */
+    const char *aligned, *copy; /* macros: aligned(src_), copy(dst_, src_) */
+} ts__cg_chunks;
+void ts__cg_chunk_copy(cg *g, const ts__cg_chunks *c);
 void ts__cg_mma_explain(cg *g, const ts__op *op);
 void ts__cg_mma_prelude(const cg *g, ts__sb *sb);
 /* cg_mfma.c: dot on AMD matrix cores (MFMA; emulated on OpenCL) */

@@ -207,44 +207,16 @@ typedef struct mfma_operand {
     int64_t ob;       /* block of the m or n dim */
 } mfma_operand;
 
-/* Copies a load read only by the dot straight into its local tile: rows are
- * the load's first value dim, the row its second (the tensor's contiguous
- * dim when its last index is that tile). */
+/* Copies a load read only by the dot straight into its local tile
+ * (ts__cg_chunk_copy), 8 bytes (4 halfs) a chunk into rows padded by
+ * TS__MFMA_PAD. */
 static void copy_from_global(cg *g, const mfma_operand *o, int64_t B0, int64_t B1) {
-    const ts__param *pa = &g->ir->params[o->ld->param];
-    char off[1024], cond[1024], pre[16];
+    char pre[16], dst[160];
     snprintf(pre, sizeof pre, "mq%d_", (int)o->v);
-    ts__cg_index_exprs(g, o->ld, pre, off, sizeof off, cond, sizeof cond);
-    int ntile = 0;
-    for (int d = 0; d < pa->rank; d++) ntile += o->ld->idx[d].kind == TS_IDX_TILE;
-    int chunks = ntile == 2 && o->ld->idx[pa->rank - 1].kind == TS_IDX_TILE; /* the row is the tensor's last dim */
-    int64_t used = o->W - TS__MFMA_PAD, nch = used / 4;
-    line(g, "for (int i_ = tid; i_ < %lld; i_ += %d) {", (long long)(o->rows * nch), g->T);
-    g->indent++;
-    line(g, "const int r_ = i_ / %lld, c4_ = (i_ %% %lld) * 4;", (long long)nch, (long long)nch);
-    line(g, "TS_LPTR ushort *dst_ = hs_ + %lld + r_ * %lld + c4_;", (long long)o->base, (long long)o->W);
-    line(g, "int whole_ = 0;");
-    if (chunks) {
-        line(g, "if (r_ < %lld && c4_ + 4 <= %lld) {", (long long)B0, (long long)B1);
-        line(g, "  const int %s0 = r_, %s1 = c4_ + 3;", pre, pre);
-        line(g, "  whole_ = st_%s_%d == 1 && (%s);", pa->name, pa->rank - 1, cond);
-        line(g, "}");
-        line(g, "if (whole_) {");
-        line(g, "  const int %s0 = r_, %s1 = c4_;", pre, pre);
-        line(g, "  const TS_GPTR ushort *src_ = p_%s + (%s);", pa->name, off);
-        line(g, "  if (TS_ALIGNED8(src_)) TS_COPY4H(dst_, src_);");
-        line(g, "  else whole_ = 0;");
-        line(g, "}");
-    }
-    line(g, "if (!whole_) {");
-    line(g, "  for (int h_ = 0; h_ < 4; h_++) {");
-    line(g, "    const int %s0 = r_, %s1 = c4_ + h_;", pre, pre);
-    line(g, "    dst_[h_] = (r_ < %lld && %s1 < %lld && (%s)) ? p_%s[%s] : (ushort)0;", (long long)B0, pre, (long long)B1, cond, pa->name, off);
-    line(g, "  }");
-    line(g, "}");
-    line(g, "(void)whole_;");
-    g->indent--;
-    line(g, "}");
+    snprintf(dst, sizeof dst, "hs_ + %lld + r_ * %lld + c4_", (long long)o->base, (long long)o->W);
+    ts__cg_chunks c = {.ld = o->ld, .pre = pre, .rows = o->rows, .nch = (o->W - TS__MFMA_PAD) / 4, .cw = 4, .B0 = B0, .B1 = B1, .dst = dst,
+                       .aligned = "TS_ALIGNED8", .copy = "TS_COPY4H"};
+    ts__cg_chunk_copy(g, &c);
 }
 
 /* Writes an operand held in registers (any layout) into its local tile,

@@ -243,46 +243,59 @@ typedef struct mma_operand {
     int64_t ob;       /* block of the m or n dim */
 } mma_operand;
 
-/* Copies a load read only by the dot straight into its local tile: rows are
- * the load's first value dim, the row its second (the tensor's contiguous
- * dim when its last index is that tile). */
-static void copy_from_global(cg *g, const mma_operand *o, int64_t B0, int64_t B1) {
-    const ts__param *pa = &g->ir->params[o->ld->param];
-    char off[1024], cond[1024], pre[16];
-    snprintf(pre, sizeof pre, "cq%d_", (int)o->v);
-    ts__cg_index_exprs(g, o->ld, pre, off, sizeof off, cond, sizeof cond);
+/* Copies a load read only by a matrix-core dot straight into its 16-bit
+ * local tile (cg_mma.c, cg_mfma.c): rows are the load's first value dim,
+ * the row its second (the tensor's contiguous dim when its last index is
+ * that tile), in chunks of `cw` halfs, `nch` a row. c->dst is where chunk
+ * (r_, c<cw>_) goes; whole chunks inside the tensor and aligned (c->aligned
+ * of the source) move by c->copy(dst_, src_), the rest element by element
+ * with zero fill past B0 x B1. */
+void ts__cg_chunk_copy(cg *g, const ts__cg_chunks *c) {
+    const ts__param *pa = &g->ir->params[c->ld->param];
+    char off[1024], cond[1024];
+    const char *pre = c->pre;
+    ts__cg_index_exprs(g, c->ld, pre, off, sizeof off, cond, sizeof cond);
     /* chunks need the row to be the tensor's last dim */
     int ntile = 0;
-    for (int d = 0; d < pa->rank; d++) ntile += o->ld->idx[d].kind == TS_IDX_TILE;
-    int chunks = ntile == 2 && o->ld->idx[pa->rank - 1].kind == TS_IDX_TILE;
-    int64_t nch = o->W / 8;
-    int sh = swz_shift(o->W);
-    line(g, "for (int i_ = tid; i_ < %lld; i_ += %d) {", (long long)(o->rows * nch), g->T);
+    for (int d = 0; d < pa->rank; d++) ntile += c->ld->idx[d].kind == TS_IDX_TILE;
+    int chunks = ntile == 2 && c->ld->idx[pa->rank - 1].kind == TS_IDX_TILE;
+    int cw = c->cw;
+    long long B0 = (long long)c->B0, B1 = (long long)c->B1;
+    line(g, "for (int i_ = tid; i_ < %lld; i_ += %d) {", (long long)(c->rows * c->nch), g->T);
     g->indent++;
-    line(g, "const int r_ = i_ / %lld, c8_ = (i_ %% %lld) * 8;", (long long)nch, (long long)nch);
-    line(g, "TS_LPTR ushort *dst_ = hs_ + %lld + TS_SWZ(r_, c8_, %lld, %d);", (long long)o->base, (long long)o->W, sh);
+    line(g, "const int r_ = i_ / %lld, c%d_ = (i_ %% %lld) * %d;", (long long)c->nch, cw, (long long)c->nch, cw);
+    line(g, "TS_LPTR ushort *dst_ = %s;", c->dst);
     line(g, "int whole_ = 0;");
     if (chunks) {
-        line(g, "if (r_ < %lld && c8_ + 8 <= %lld) {", (long long)B0, (long long)B1);
-        line(g, "  const int %s0 = r_, %s1 = c8_ + 7;", pre, pre);
+        line(g, "if (r_ < %lld && c%d_ + %d <= %lld) {", B0, cw, cw, B1);
+        line(g, "  const int %s0 = r_, %s1 = c%d_ + %d;", pre, pre, cw, cw - 1);
         line(g, "  whole_ = st_%s_%d == 1 && (%s);", pa->name, pa->rank - 1, cond);
         line(g, "}");
         line(g, "if (whole_) {");
-        line(g, "  const int %s0 = r_, %s1 = c8_;", pre, pre);
+        line(g, "  const int %s0 = r_, %s1 = c%d_;", pre, pre, cw);
         line(g, "  const TS_GPTR ushort *src_ = p_%s + (%s);", pa->name, off);
-        line(g, "  if (TS_ALIGNED16(src_)) TS_CP_ASYNC16(dst_, src_);");
+        line(g, "  if (%s(src_)) %s(dst_, src_);", c->aligned, c->copy);
         line(g, "  else whole_ = 0;");
         line(g, "}");
     }
     line(g, "if (!whole_) {");
-    line(g, "  for (int h_ = 0; h_ < 8; h_++) {");
-    line(g, "    const int %s0 = r_, %s1 = c8_ + h_;", pre, pre);
-    line(g, "    dst_[h_] = (r_ < %lld && %s1 < %lld && (%s)) ? p_%s[%s] : (ushort)0;", (long long)B0, pre, (long long)B1, cond, pa->name, off);
+    line(g, "  for (int h_ = 0; h_ < %d; h_++) {", cw);
+    line(g, "    const int %s0 = r_, %s1 = c%d_ + h_;", pre, pre, cw);
+    line(g, "    dst_[h_] = (r_ < %lld && %s1 < %lld && (%s)) ? p_%s[%s] : (ushort)0;", B0, pre, B1, cond, pa->name, off);
     line(g, "  }");
     line(g, "}");
     if (!g->d->no_void_casts) line(g, "(void)whole_;");
     g->indent--;
     line(g, "}");
+}
+
+static void copy_from_global(cg *g, const mma_operand *o, int64_t B0, int64_t B1) {
+    char pre[16], dst[160];
+    snprintf(pre, sizeof pre, "cq%d_", (int)o->v);
+    snprintf(dst, sizeof dst, "hs_ + %lld + TS_SWZ(r_, c8_, %lld, %d)", (long long)o->base, (long long)o->W, swz_shift(o->W));
+    ts__cg_chunks c = {.ld = o->ld, .pre = pre, .rows = o->rows, .nch = o->W / 8, .cw = 8, .B0 = B0, .B1 = B1, .dst = dst,
+                       .aligned = "TS_ALIGNED16", .copy = "TS_CP_ASYNC16"};
+    ts__cg_chunk_copy(g, &c);
 }
 
 /* Writes an operand held in registers (any layout) into its local tile,
