@@ -142,9 +142,7 @@ int ts__context_can_wrap_host(const ts_context *ctx) { return ctx && ctx->be->ve
 ts_status ts__tensor_wrap_host(ts_context *ctx, ts_dtype dtype, int rank, const int64_t *shape, void *host, size_t bytes,
                                void (*release)(void *), void *arg, ts_tensor **out) {
     if (out) *out = NULL;
-    if (!ctx || !host || !release) return TS_ERR_UNSUPPORTED;
-    const ts_backend *be = ctx->be;
-    if (be->version < 4 || !be->buffer_wrap_host) return TS_ERR_UNSUPPORTED;
+    if (!host || !release || !ts__context_can_wrap_host(ctx)) return TS_ERR_UNSUPPORTED;
     return tensor_new(ctx, dtype, rank, shape, host, bytes, release, arg, out);
 }
 
